@@ -1,0 +1,40 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "finetop",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "finetop", targets: ["finetop"]),
+        .library(name: "FinetopCore", targets: ["FinetopCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // ncursesw's headers are in the default include path; pkg-config would add flags SwiftPM refuses.
+        .systemLibrary(name: "CNcurses", providers: [.apt(["libncurses-dev"])]),
+        .target(name: "FinetopCore"),
+        .target(name: "FinetopDiagnosis", dependencies: ["FinetopCore"]),
+        .target(name: "FinetopTUI", dependencies: ["FinetopCore", "FinetopDiagnosis", "CNcurses"]),
+        .target(name: "FinetopDemo", dependencies: ["FinetopCore"]),
+        .executableTarget(
+            name: "finetop",
+            dependencies: [
+                "FinetopCore", "FinetopDiagnosis", "FinetopTUI", "FinetopDemo",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "finetop-bench",
+            dependencies: ["FinetopCore", "FinetopDiagnosis", "FinetopTUI"]),
+        .testTarget(name: "FinetopCoreTests", dependencies: ["FinetopCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FinetopDiagnosisTests", dependencies: ["FinetopDiagnosis", "FinetopCore"],
+                    resources: [.copy("Corpus")]),
+        .testTarget(name: "FinetopTUITests", dependencies: ["FinetopTUI", "FinetopCore", "FinetopDiagnosis"],
+                    resources: [.copy("Snapshots")]),
+        .testTarget(name: "FinetopDemoTests", dependencies: ["FinetopDemo", "FinetopCore"]),
+        // Drives the built `finetop` binary: tmux for the dashboard, real Keras for the helpers.
+        .testTarget(name: "EndToEndTests", dependencies: ["FinetopCore", "finetop"]),
+    ]
+)

@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why a file could not be read at all (as opposed to a line that was skipped).
+public struct ReadError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let path: String
+    public let problem: String
+    public init(path: String, problem: String) {
+        self.path = path
+        self.problem = problem
+    }
+    public var description: String { "\(path): \(problem)" }
+}
+
+/// Reads an append-only events.jsonl incrementally: each `poll()` reads only the bytes appended
+/// since the last one, holds back an unterminated last line, and starts over when the file
+/// shrinks or is replaced.
+public final class EventsReader {
+    public let path: String
+    public private(set) var builder = RunBuilder(format: .eventsFile)
+    /// Bytes of the file consumed so far (complete lines only).
+    public private(set) var offset: Int = 0
+    /// How many times the reader started over because the file shrank or was replaced.
+    public private(set) var restarts = 0
+
+    /// A line longer than this is skipped (and counted) without being held in memory.
+    public static let maxLineBytes = 64 << 20
+    static let chunkBytes = 1 << 20
+
+    private var fd: Int32 = -1
+    private var identity: (dev: UInt64, ino: UInt64) = (0, 0)
+    private var buffer: [UInt8] = []
+    private var pending = 0          // bytes of an unfinished line at the start of `buffer`
+    private var discarding = false   // inside an over-long line, dropping bytes until its end
+
+    public init(path: String, format: LogFormat = .eventsFile) {
+        self.path = path
+        builder = RunBuilder(format: format)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    public var run: Run { builder.snapshot }
+
+    /// Reads what was appended. Returns true when the run changed.
+    @discardableResult
+    public func poll() throws(ReadError) -> Bool {
+        var st = stat()
+        if stat(path, &st) != 0 {
+            let err = errno
+            if fd >= 0 && err == ENOENT { return false }   // being replaced: keep what we have
+            throw ReadError(path: path, problem: Self.explain(err))
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            throw ReadError(path: path, problem: "is a directory, expected an events.jsonl file")
+        }
+        let id = (UInt64(st.st_dev), UInt64(st.st_ino))
+        var changed = false
+        if fd < 0 || id != identity || Int(st.st_size) < offset + pending {
+            if fd >= 0 {
+                close(fd)
+                fd = -1
+                restarts += 1
+                builder.reset()
+                changed = true
+            }
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 { throw ReadError(path: path, problem: Self.explain(errno)) }
+            identity = id
+            offset = 0
+            pending = 0
+            discarding = false
+        }
+        return try readAppended() || changed
+    }
+
+    private func readAppended() throws(ReadError) -> Bool {
+        let before = (builder.run.epochs.count, builder.run.batches.count, builder.run.skippedLines)
+        var tookLines = false
+        while true {
+            if buffer.count < pending + Self.chunkBytes {
+                buffer.append(contentsOf: repeatElement(0, count: pending + Self.chunkBytes - buffer.count))
+            }
+            let fileOffset = offset + pending
+            let n = buffer.withUnsafeMutableBytes { raw -> Int in
+                pread(fd, raw.baseAddress! + pending, Self.chunkBytes, off_t(fileOffset))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ReadError(path: path, problem: Self.explain(errno))
+            }
+            if n == 0 { break }
+            let filled = pending + n
+            let consumed = buffer.withUnsafeBufferPointer { processLines($0, filled: filled) }
+            if consumed > 0 { tookLines = true }
+            offset += consumed
+            let rest = filled - consumed
+            if discarding {
+                offset += rest      // drop the over-long line's bytes as they come
+                pending = 0
+            } else {
+                if consumed > 0 && rest > 0 {
+                    buffer.withUnsafeMutableBufferPointer { b in
+                        _ = memmove(b.baseAddress!, b.baseAddress! + consumed, rest)
+                    }
+                }
+                pending = rest
+                if pending >= Self.maxLineBytes {
+                    discarding = true
+                    offset += pending
+                    pending = 0
+                }
+            }
+            if n < Self.chunkBytes { break }
+        }
+        if buffer.count > 4 * Self.chunkBytes && pending < Self.chunkBytes {
+            buffer = Array(buffer[0..<pending])   // give back memory after a huge line
+        }
+        let after = (builder.run.epochs.count, builder.run.batches.count, builder.run.skippedLines)
+        return tookLines || before != after
+    }
+
+    /// Consumes the complete lines in `bytes[0..<filled]`; returns how many bytes that was.
+    private func processLines(_ bytes: UnsafeBufferPointer<UInt8>, filled: Int) -> Int {
+        guard let base = bytes.baseAddress else { return 0 }
+        var start = 0
+        while start < filled {
+            guard let nl = memchr(base + start, 0x0A, filled - start) else { break }
+            let end = base.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+            if discarding {
+                discarding = false
+                builder.skip("line longer than \(Self.maxLineBytes >> 20) MB")
+            } else {
+                builder.consume(line: UnsafeBufferPointer(start: base + start, count: end - start))
+            }
+            start = end + 1
+        }
+        return start
+    }
+
+    static func explain(_ err: Int32) -> String {
+        switch err {
+        case ENOENT: return "no such file or directory"
+        case EACCES, EPERM: return "permission denied"
+        case EISDIR: return "is a directory"
+        default: return String(cString: strerror(err))
+        }
+    }
+}
