@@ -5,8 +5,10 @@ public struct TimelineEntry: Sendable, Equatable {
     public var epoch: Int
     public var raw: RawCall
     public var label: FitLabel
-    /// Record index where `label` began.
+    /// Record index where `label` began (the first of the epochs that agreed on it).
     public var sinceIndex: Int
+    /// How many epochs in a row `label` has been shown, this one included.
+    public var shownFor: Int
 }
 
 /// Labels a run from its curves, epoch by epoch, as the dashboard would have seen it grow.
@@ -23,25 +25,28 @@ public enum Diagnoser {
     }
 
     /// Runs the rules on every prefix of the curves and applies hysteresis: a label changes only
-    /// when two epochs in a row agree on the new one. Diverging is the exception: a NaN needs no
-    /// second opinion.
+    /// when two epochs in a row agree on the new one, or on decisive evidence (a NaN or exploding
+    /// loss; a new best val_loss ends overfitting).
     public static func replay(_ curves: Curves, _ t: Thresholds = Thresholds()) -> [TimelineEntry] {
         var out: [TimelineEntry] = []
         out.reserveCapacity(curves.count)
         for i in 0..<curves.count {
             let previous = out.last
             let raw = Rules.call(Signals(curves.prefix(through: i)), current: previous?.label ?? .tooEarly, t)
-            let (label, since) = settle(previous, raw: raw.label, index: i)
-            out.append(TimelineEntry(epoch: curves.epochNumbers[i], raw: raw, label: label, sinceIndex: since))
+            let (label, since) = settle(previous, raw: raw, index: i)
+            let shownFor = label == previous?.label ? (previous?.shownFor ?? 0) + 1 : 1
+            out.append(TimelineEntry(epoch: curves.epochNumbers[i], raw: raw, label: label, sinceIndex: since, shownFor: shownFor))
         }
         return out
     }
 
-    static func settle(_ previous: TimelineEntry?, raw: FitLabel, index: Int) -> (FitLabel, Int) {
-        guard let previous else { return (raw == .diverging ? .diverging : .tooEarly, 0) }
-        if raw == previous.label { return (previous.label, previous.sinceIndex) }
-        if raw == .diverging { return (.diverging, index) }
-        if raw == previous.raw.label { return (raw, index - 1) }
+    /// A decisive call switches at once, except that a label just shown stays one more epoch
+    /// unless the run is diverging: two epochs is the shortest any label is shown.
+    static func settle(_ previous: TimelineEntry?, raw: RawCall, index: Int) -> (FitLabel, Int) {
+        guard let previous else { return (raw.decisive ? raw.label : .tooEarly, 0) }
+        if raw.label == previous.label { return (previous.label, previous.sinceIndex) }
+        if raw.decisive && (raw.label == .diverging || previous.shownFor >= 2) { return (raw.label, index) }
+        if raw.label == previous.raw.label { return (raw.label, index - 1) }
         return (previous.label, previous.sinceIndex)
     }
 

@@ -97,8 +97,10 @@ enum Evidence {
     static func fit(_ s: Signals, _ t: Thresholds) -> [String] {
         var out: [String] = []
         if let val = s.val {
-            out.append("val_loss \(NumberText.value(val.last)) is within \(NumberText.percent(max(0, val.riseFromBest))) "
-                + "of its best \(NumberText.value(val.best.value)) at epoch \(s.epoch(val.best.index))")
+            out.append(val.sinceBest == 0
+                ? "val_loss \(NumberText.value(val.last)) is its best so far"
+                : "val_loss \(NumberText.value(val.last)) is within \(NumberText.percent(max(0, val.riseFromBest))) "
+                    + "of its best \(NumberText.value(val.best.value)) at epoch \(s.epoch(val.best.index))")
             if let train = s.train, val.last > 0 {
                 out.append("train loss \(NumberText.value(train.last)) vs val_loss \(NumberText.value(val.last)) "
                     + "(train \(NumberText.percent(1 - train.last / val.last)) lower)")

@@ -15,10 +15,14 @@ public struct Thresholds: Sendable, Equatable {
     public var saturationNats = 9.2
     /// Val loss this far above its best, on the last two epochs both, is a turn (deepchecks' 0.05 best-to-last drop).
     public var overfitRise = 0.05
-    /// Once overfitting, the label holds while the latest val loss stays this far above its best.
-    public var overfitHold = 0.04
+    /// Once overfitting, the label holds while the latest val loss stays this fraction of the
+    /// entry rise above its best (a small band, so it does not toggle on the threshold itself).
+    public var overfitHoldFraction = 0.8
     /// Val loss must have gone this many epochs without a new best (one spike does not make a turn).
     public var overfitSinceBest = 2
+    /// On a noisy val curve the rise must also clear this many noise deviations (two: a rise
+    /// that noise alone reaches one epoch in forty, and it must do so twice in a row).
+    public var overfitNoiseDeviations = 2.0
     /// Below this accuracy on its own training data (and validation), a classifier does not fit the data:
     /// it still gets more than one example in ten wrong.
     public var underfitAccuracy = 0.90
@@ -34,6 +38,15 @@ public struct Thresholds: Sendable, Equatable {
 public struct RawCall: Sendable, Equatable {
     public var label: FitLabel
     public var confidence: Double
+    /// Evidence that needs no second epoch to change the label: a NaN, or a new best val_loss
+    /// while the label says overfitting (val has not turned, whatever it did before).
+    public var decisive: Bool
+
+    public init(label: FitLabel, confidence: Double, decisive: Bool = false) {
+        self.label = label
+        self.confidence = confidence
+        self.decisive = decisive
+    }
 }
 
 /// The per-epoch rules: pure functions of the signals at that epoch (and, for hysteresis of the
@@ -43,8 +56,9 @@ public enum Rules {
         if let c = diverging(s, t) { return c }
         if s.count < t.minEpochs { return RawCall(label: .tooEarly, confidence: 0) }
         if let c = overfitting(s, holding: current == .overfitting, t) { return c }
-        if let c = underfitting(s, t) { return c }
-        return fit(s, t)
+        var c = underfitting(s, t) ?? fit(s, t)
+        c.decisive = current == .overfitting && s.val?.sinceBest == 0
+        return c
     }
 
     // MARK: diverging
@@ -61,7 +75,7 @@ public enum Rules {
         guard let train = s.train, train.lastIndex == s.count - 1 else { return nil }
         let ratio = train.fractionLeft
         if train.lastIndex > 0, ratio > t.explodeOverStart { return .explodedOverStart(ratio: ratio) }
-        if let nats = errorNats(s), nats > t.saturationNats { return .saturated(nats: nats) }
+        if let nats = errorNats(s, t), nats > t.saturationNats { return .saturated(nats: nats) }
         if let best = s.bestTrainAccuracy, let now = s.trainAccuracy, best >= 0.4, now < best / 2 {
             return .accuracyCollapsed(from: best, to: now)
         }
@@ -70,18 +84,22 @@ public enum Rules {
 
     /// The loss per wrong training example: `loss / (1 - accuracy)`. A healthy classifier, even one
     /// that guesses, stays near ln(classes); saturated logits from a blown-up run score 10-16.
-    static func errorNats(_ s: Signals) -> Double? {
-        guard let loss = s.train?.last, let acc = s.trainAccuracy, acc < 0.99 else { return nil }
+    /// Only for a classifier that gets many examples wrong and has a loss above a nat: label
+    /// smoothing or weight decay keep the loss up on a model that is right almost everywhere.
+    static func errorNats(_ s: Signals, _ t: Thresholds) -> Double? {
+        guard let loss = s.train?.last, loss > 1, let acc = s.trainAccuracy, acc < t.underfitAccuracy else { return nil }
         return loss / (1 - acc)
     }
 
     static func diverging(_ s: Signals, _ t: Thresholds) -> RawCall? {
         guard let kind = divergence(s, t) else { return nil }
         switch kind {
-        case .nonFinite: return RawCall(label: .diverging, confidence: 0.99)
-        case .explodedOverStart(let ratio): return RawCall(label: .diverging, confidence: scaled(ratio, from: t.explodeOverStart, to: 10))
-        case .saturated(let nats): return RawCall(label: .diverging, confidence: scaled(nats, from: t.saturationNats, to: 16))
-        case .accuracyCollapsed: return RawCall(label: .diverging, confidence: 0.8)
+        case .nonFinite: return RawCall(label: .diverging, confidence: 0.99, decisive: true)
+        case .explodedOverStart(let ratio):
+            return RawCall(label: .diverging, confidence: scaled(ratio, from: t.explodeOverStart, to: 10), decisive: true)
+        case .saturated(let nats):
+            return RawCall(label: .diverging, confidence: scaled(nats, from: t.saturationNats, to: 16), decisive: true)
+        case .accuracyCollapsed: return RawCall(label: .diverging, confidence: 0.8, decisive: true)
         }
     }
 
@@ -92,8 +110,13 @@ public enum Rules {
     public static func valHasTurned(_ s: Signals, holding: Bool, _ t: Thresholds = Thresholds()) -> Bool {
         guard let val = s.val, let train = s.train, let trainAtBest = s.trainAtValBest else { return false }
         guard train.last < trainAtBest else { return false }
-        if holding { return val.sinceBest >= 1 && val.riseFromBest >= t.overfitHold }
-        return val.sinceBest >= t.overfitSinceBest && val.sustainedRise >= t.overfitRise
+        if holding { return val.sinceBest >= 1 && val.riseFromBest >= t.overfitHoldFraction * overfitRise(val, t) }
+        return val.sinceBest >= t.overfitSinceBest && val.sustainedRise >= overfitRise(val, t)
+    }
+
+    /// The rise that counts as a turn on this curve: the fixed threshold, or more on a noisy curve.
+    public static func overfitRise(_ val: SeriesSignals, _ t: Thresholds = Thresholds()) -> Double {
+        max(t.overfitRise, exp(t.overfitNoiseDeviations * val.noise) - 1)
     }
 
     static func overfitting(_ s: Signals, holding: Bool, _ t: Thresholds) -> RawCall? {
