@@ -82,7 +82,7 @@ enum Evidence {
     }
 
     static func trainAboveVal(_ s: Signals) -> String? {
-        guard let train = s.train, let val = s.val, train.last > val.last else { return nil }
+        guard let train = s.train, let val = s.val, train.last > 1.05 * val.last else { return nil }
         return "train loss \(NumberText.value(train.last)) is above val loss \(NumberText.value(val.last)): "
             + "regularization or augmentation is holding training back"
     }
@@ -94,13 +94,26 @@ enum Evidence {
             : "train loss has flattened (\(slope) an epoch): more epochs alone won't fix it"
     }
 
+    static func valNearBest(_ s: Signals, _ val: SeriesSignals, _ t: Thresholds) -> String {
+        if val.sinceBest == 0 { return "val_loss \(NumberText.value(val.last)) is its best so far" }
+        let threshold = Rules.overfitRise(val, t)
+        if val.riseFromBest < threshold {
+            return "val_loss \(NumberText.value(val.last)) is within \(NumberText.percent(max(0, val.riseFromBest))) "
+                + "of its best \(NumberText.value(val.best.value)) at epoch \(s.epoch(val.best.index))"
+        }
+        return valAboveBest(s, val) + ", not a turn yet: " + notATurn(s, val, threshold, t)
+    }
+
+    static func notATurn(_ s: Signals, _ val: SeriesSignals, _ threshold: Double, _ t: Thresholds) -> String {
+        if let train = s.train, let atBest = s.trainAtValBest, train.last >= atBest { return "train loss has not fallen since" }
+        if val.sinceBest < t.overfitSinceBest { return "one epoch since" }
+        return "the last three epochs sit \(NumberText.percent(val.sustainedRise)) above it (a turn is \(NumberText.percent(threshold)))"
+    }
+
     static func fit(_ s: Signals, _ t: Thresholds) -> [String] {
         var out: [String] = []
         if let val = s.val {
-            out.append(val.sinceBest == 0
-                ? "val_loss \(NumberText.value(val.last)) is its best so far"
-                : "val_loss \(NumberText.value(val.last)) is within \(NumberText.percent(max(0, val.riseFromBest))) "
-                    + "of its best \(NumberText.value(val.best.value)) at epoch \(s.epoch(val.best.index))")
+            out.append(valNearBest(s, val, t))
             if let train = s.train, val.last > 0 {
                 out.append("train loss \(NumberText.value(train.last)) vs val_loss \(NumberText.value(val.last)) "
                     + "(train \(NumberText.percent(1 - train.last / val.last)) lower)")

@@ -13,16 +13,17 @@ public struct Thresholds: Sendable, Equatable {
     /// Errors made with the true class at probability below e^-9.2 ≈ 1e-4 on average are saturated
     /// outputs, not a slow learner (uniform guessing over 10,000 classes still scores above it).
     public var saturationNats = 9.2
-    /// Val loss this far above its best, on the last two epochs both, is a turn (deepchecks' 0.05 best-to-last drop).
+    /// Val loss this far above its best, as the median of the last three epochs, is a turn
+    /// (deepchecks' 0.05 best-to-last drop).
     public var overfitRise = 0.05
     /// Once overfitting, the label holds while the latest val loss stays this fraction of the
     /// entry rise above its best (a small band, so it does not toggle on the threshold itself).
     public var overfitHoldFraction = 0.8
     /// Val loss must have gone this many epochs without a new best (one spike does not make a turn).
     public var overfitSinceBest = 2
-    /// On a noisy val curve the rise must also clear this many noise deviations (two: a rise
-    /// that noise alone reaches one epoch in forty, and it must do so twice in a row).
-    public var overfitNoiseDeviations = 2.0
+    /// On a noisy val curve the rise must also clear the epoch-to-epoch noise (one deviation: the
+    /// median of three already halves it, and the hysteresis asks for it twice).
+    public var overfitNoiseDeviations = 1.0
     /// Below this accuracy on its own training data (and validation), a classifier does not fit the data:
     /// it still gets more than one example in ten wrong.
     public var underfitAccuracy = 0.90
@@ -110,7 +111,7 @@ public enum Rules {
     public static func valHasTurned(_ s: Signals, holding: Bool, _ t: Thresholds = Thresholds()) -> Bool {
         guard let val = s.val, let train = s.train, let trainAtBest = s.trainAtValBest else { return false }
         guard train.last < trainAtBest else { return false }
-        if holding { return val.sinceBest >= 1 && val.riseFromBest >= t.overfitHoldFraction * overfitRise(val, t) }
+        if holding { return val.sinceBest >= 1 && val.sustainedRise >= t.overfitHoldFraction * overfitRise(val, t) }
         return val.sinceBest >= t.overfitSinceBest && val.sustainedRise >= overfitRise(val, t)
     }
 

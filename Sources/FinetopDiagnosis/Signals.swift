@@ -21,7 +21,8 @@ public struct SeriesSignals: Sendable, Equatable {
     public var sinceBest: Int
     /// `last / best - 1`: how far the latest value is above the best.
     public var riseFromBest: Double
-    /// The smaller rise of the last two values: a rise both of them show (one spike does not count).
+    /// The rise of the median of the last three values: the level the curve sits at, which one
+    /// spike up or down does not move.
     public var sustainedRise: Double
     /// Per-epoch change on a log scale over the trailing window (least squares), e.g. -0.05 ≈ falling 5% an epoch.
     public var logSlope: Double
@@ -102,8 +103,8 @@ extension SeriesSignals {
         self.best = best
         sinceBest = points.filter { $0.0 > best.index }.count
         riseFromBest = Self.relative(last, to: best.value)
-        let lastTwo = points.suffix(2).map(\.1)
-        sustainedRise = lastTwo.count == 2 ? Self.relative(lastTwo.min() ?? last, to: best.value) : 0
+        let recent = points.suffix(3).map(\.1).sorted()
+        sustainedRise = recent.count == 3 ? Self.relative(recent[1], to: best.value) : 0
         logSlope = Self.logSlope(points.suffix(window).map(\.1))
         fractionLeft = first > 0 ? last / first : 1
         noise = Self.noise(points.suffix(2 * window).map(\.1))

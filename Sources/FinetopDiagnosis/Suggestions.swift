@@ -50,8 +50,7 @@ enum Suggestions {
         if let u = unfreeze(facts, lowerRate: false) { out.append(u) }
         out += softenRegularization(s, facts)
         out.append(biggerModel(facts))
-        let longer = trainLonger(facts)
-        if Rules.stillFalling(s, t) { out.insert(longer, at: 0) } else { out.append(longer) }
+        if Rules.stillFalling(s, t) { out.insert(trainLonger(facts), at: 0) }
         return out
     }
 
