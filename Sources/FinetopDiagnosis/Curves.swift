@@ -38,14 +38,6 @@ public struct Curves: Sendable, Equatable {
     public var count: Int { trainLoss.count }
     public var hasValidation: Bool { valLoss.contains { $0 != nil } }
 
-    /// The records up to and including index `i`: what was known at that epoch.
-    public func prefix(through i: Int) -> Curves {
-        let n = i + 1
-        return Curves(epochNumbers: Array(epochNumbers.prefix(n)), trainLoss: Array(trainLoss.prefix(n)),
-                      valLoss: Array(valLoss.prefix(n)), trainAccuracy: Array(trainAccuracy.prefix(n)),
-                      valAccuracy: Array(valAccuracy.prefix(n)), accuracyName: accuracyName)
-    }
-
     static let trainLossNames = ["loss", "train_loss", "train_loss_epoch"]
     static let valLossNames = ["val_loss", "eval_loss", "val_loss_epoch", "validation_loss"]
     static let accuracyNames = [

@@ -30,9 +30,11 @@ public enum Diagnoser {
     public static func replay(_ curves: Curves, _ t: Thresholds = Thresholds()) -> [TimelineEntry] {
         var out: [TimelineEntry] = []
         out.reserveCapacity(curves.count)
+        var running = RunningSignals(curves)
         for i in 0..<curves.count {
+            running.add()
             let previous = out.last
-            let raw = Rules.call(Signals(curves.prefix(through: i)), current: previous?.label ?? .tooEarly, t)
+            let raw = Rules.call(running.signals, current: previous?.label ?? .tooEarly, t)
             let (label, since) = settle(previous, raw: raw, index: i)
             let shownFor = label == previous?.label ? (previous?.shownFor ?? 0) + 1 : 1
             out.append(TimelineEntry(epoch: curves.epochNumbers[i], raw: raw, label: label, sinceIndex: since, shownFor: shownFor))

@@ -29,25 +29,6 @@ public struct EarlyStoppingRule: Sendable, Equatable {
         return nil
     }
 
-    /// The longest run of epochs without an improvement before `index` (exclusive): a patience
-    /// at or below it would have stopped the run before it got there.
-    public static func longestWait(_ values: [Double?], before index: Int, minDelta: Double = 0) -> Int {
-        var best = Double.infinity
-        var wait = 0
-        var longest = 0
-        for value in values.prefix(max(0, index)) {
-            guard let v = value else { continue }
-            if Self.improves(v, on: best, minDelta: minDelta) {
-                best = v
-                wait = 0
-            } else {
-                wait += 1
-                longest = max(longest, wait)
-            }
-        }
-        return longest
-    }
-
     static func improves(_ value: Double, on best: Double, minDelta: Double) -> Bool {
         value + abs(minDelta) < best
     }

@@ -53,77 +53,118 @@ public struct Signals: Sendable, Equatable {
     /// The longest stretch without a new best val_loss before the best one (Keras's `wait`).
     public var longestValStallBeforeBest: Int
 
-    public init(_ curves: Curves, window: Int = 5) {
-        count = curves.count
-        epochNumbers = curves.epochNumbers
-        hasValidation = curves.hasValidation
-        firstNonFinite = Self.firstNonFinite(curves)
-        latestNonFinite = Self.isNonFinite(curves.trainLoss.last ?? nil) || Self.isNonFinite(curves.valLoss.last ?? nil)
-        train = SeriesSignals(curves.trainLoss, window: window)
-        val = SeriesSignals(curves.valLoss, window: window)
-        trainAtValBest = val.flatMap { v in curves.trainLoss[v.best.index] }
-        trainAccuracy = Self.lastFinite(curves.trainAccuracy)
-        bestTrainAccuracy = Self.maxFinite(curves.trainAccuracy)
-        valAccuracy = Self.lastFinite(curves.valAccuracy)
-        bestValAccuracy = Self.maxFinite(curves.valAccuracy)
-        accuracyName = curves.accuracyName
-        longestValStallBeforeBest = val.map { EarlyStoppingRule.longestWait(curves.valLoss, before: $0.best.index) } ?? 0
-    }
-
     /// The run's epoch number for a record index.
     public func epoch(_ index: Int) -> Int { epochNumbers.indices.contains(index) ? epochNumbers[index] : index }
+}
+
+extension Signals {
+    /// The signals at the last record of `curves`.
+    public init(_ curves: Curves, window: Int = 5) {
+        var running = RunningSignals(curves, window: window)
+        while running.next < curves.count { running.add() }
+        self = running.signals
+    }
+}
+
+/// Signals kept up to date one record at a time, so replaying a run of n epochs costs n steps
+/// of a few window-sized sums instead of n full passes.
+public struct RunningSignals: Sendable {
+    let curves: Curves
+    let window: Int
+    /// The index of the record `add()` reads next.
+    public private(set) var next = 0
+    var train = SeriesTracker()
+    var val = SeriesTracker()
+    var firstNonFinite: Int?
+    var latestNonFinite = false
+    var sawValidation = false
+    var trainAccuracy: Double?
+    var bestTrainAccuracy: Double?
+    var valAccuracy: Double?
+    var bestValAccuracy: Double?
+
+    public init(_ curves: Curves, window: Int = 5) {
+        self.curves = curves
+        self.window = window
+    }
+
+    public mutating func add() {
+        let i = next
+        next += 1
+        let t = curves.trainLoss[i]
+        let v = curves.valLoss[i]
+        latestNonFinite = Self.isNonFinite(t) || Self.isNonFinite(v)
+        if latestNonFinite && firstNonFinite == nil { firstNonFinite = i }
+        sawValidation = sawValidation || v != nil
+        train.add(t, at: i)
+        val.add(v, at: i)
+        Self.track(curves.trainAccuracy[i], last: &trainAccuracy, best: &bestTrainAccuracy)
+        Self.track(curves.valAccuracy[i], last: &valAccuracy, best: &bestValAccuracy)
+    }
+
+    public var signals: Signals {
+        let valSignals = val.signals(window: window)
+        return Signals(
+            count: next, epochNumbers: curves.epochNumbers, firstNonFinite: firstNonFinite,
+            latestNonFinite: latestNonFinite, train: train.signals(window: window), val: valSignals,
+            trainAtValBest: valSignals.flatMap { curves.trainLoss[$0.best.index] },
+            trainAccuracy: trainAccuracy, bestTrainAccuracy: bestTrainAccuracy,
+            valAccuracy: valAccuracy, bestValAccuracy: bestValAccuracy,
+            accuracyName: curves.accuracyName, hasValidation: sawValidation,
+            longestValStallBeforeBest: val.longestWaitBeforeBest)
+    }
 
     static func isNonFinite(_ v: Double?) -> Bool { v.map { !$0.isFinite } ?? false }
 
-    static func firstNonFinite(_ curves: Curves) -> Int? {
-        curves.trainLoss.indices.first { isNonFinite(curves.trainLoss[$0]) || isNonFinite(curves.valLoss[$0]) }
+    static func track(_ value: Double?, last: inout Double?, best: inout Double?) {
+        guard let value, value.isFinite else { return }
+        last = value
+        best = max(best ?? value, value)
+    }
+}
+
+/// One loss series seen so far: its finite values, its best by Keras's rule, and its stalls.
+struct SeriesTracker: Sendable {
+    var values: [Double] = []
+    var indices: [Int] = []
+    var best: BestSoFar?
+    var sinceBest = 0
+    var wait = 0
+    var longestWait = 0
+    /// The longest stall before the current best (Keras's `wait`), for a patience that would not
+    /// have stopped the run before it got there.
+    var longestWaitBeforeBest = 0
+
+    mutating func add(_ value: Double?, at index: Int) {
+        guard let v = value, v.isFinite else { return }
+        values.append(v)
+        indices.append(index)
+        if let b = best, !EarlyStoppingRule.improves(v, on: b.value, minDelta: 0) {
+            sinceBest += 1
+            wait += 1
+            longestWait = max(longestWait, wait)
+            return
+        }
+        longestWaitBeforeBest = longestWait
+        best = BestSoFar(index: index, value: v)
+        sinceBest = 0
+        wait = 0
     }
 
-    static func lastFinite(_ xs: [Double?]) -> Double? {
-        xs.last { $0?.isFinite ?? false } ?? nil
-    }
-
-    static func maxFinite(_ xs: [Double?]) -> Double? {
-        xs.compactMap { $0 }.filter(\.isFinite).max()
+    func signals(window: Int) -> SeriesSignals? {
+        guard let best, let first = values.first, let last = values.last, let lastIndex = indices.last else { return nil }
+        let recent = values.suffix(3).sorted()
+        return SeriesSignals(
+            first: first, last: last, lastIndex: lastIndex, best: best, sinceBest: sinceBest,
+            riseFromBest: SeriesSignals.relative(last, to: best.value),
+            sustainedRise: recent.count == 3 ? SeriesSignals.relative(recent[1], to: best.value) : 0,
+            logSlope: SeriesSignals.logSlope(Array(values.suffix(window))),
+            fractionLeft: first > 0 ? last / first : 1,
+            noise: SeriesSignals.noiseDeviation(Array(values.suffix(2 * window))))
     }
 }
 
 extension SeriesSignals {
-    /// Nil when the series has no finite value.
-    init?(_ series: [Double?], window: Int) {
-        let points = series.enumerated().compactMap { i, v in v.flatMap { $0.isFinite ? (i, $0) : nil } }
-        guard let firstPoint = points.first, let lastPoint = points.last else { return nil }
-        var best = BestSoFar(index: firstPoint.0, value: firstPoint.1)
-        for (i, v) in points.dropFirst() where EarlyStoppingRule.improves(v, on: best.value, minDelta: 0) {
-            best = BestSoFar(index: i, value: v)
-        }
-        first = firstPoint.1
-        last = lastPoint.1
-        lastIndex = lastPoint.0
-        self.best = best
-        sinceBest = points.filter { $0.0 > best.index }.count
-        riseFromBest = Self.relative(last, to: best.value)
-        let recent = points.suffix(3).map(\.1).sorted()
-        sustainedRise = recent.count == 3 ? Self.relative(recent[1], to: best.value) : 0
-        logSlope = Self.logSlope(points.suffix(window).map(\.1))
-        fractionLeft = first > 0 ? last / first : 1
-        noise = Self.noise(points.suffix(2 * window).map(\.1))
-    }
-
-    /// For independent noise of deviation σ on ln(value), a second difference has deviation √6·σ,
-    /// and the median of its absolute value is 0.674 of that: σ ≈ median / 1.65.
-    static func noise(_ values: [Double]) -> Double {
-        let logs = values.filter { $0 > 0 }.map { log($0) }
-        guard logs.count >= 4 else { return 0 }
-        var second: [Double] = []
-        for i in 2..<logs.count {
-            let d: Double = logs[i] - 2 * logs[i - 1] + logs[i - 2]
-            second.append(abs(d))
-        }
-        second.sort()
-        return second[second.count / 2] / 1.65
-    }
-
     static func relative(_ x: Double, to base: Double) -> Double {
         base > 0 ? x / base - 1 : (x > base ? .infinity : 0)
     }
@@ -142,5 +183,19 @@ extension SeriesSignals {
             den += (Double(i) - meanX) * (Double(i) - meanX)
         }
         return num / den
+    }
+
+    /// For independent noise of deviation σ on ln(value), a second difference has deviation √6·σ,
+    /// and the median of its absolute value is 0.674 of that: σ ≈ median / 1.65.
+    static func noiseDeviation(_ values: [Double]) -> Double {
+        let logs = values.filter { $0 > 0 }.map { log($0) }
+        guard logs.count >= 4 else { return 0 }
+        var second: [Double] = []
+        for i in 2..<logs.count {
+            let d: Double = logs[i] - 2 * logs[i - 1] + logs[i - 2]
+            second.append(abs(d))
+        }
+        second.sort()
+        return second[second.count / 2] / 1.65
     }
 }
