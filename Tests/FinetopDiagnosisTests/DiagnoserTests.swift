@@ -184,7 +184,9 @@ import Testing
             if l.hasWeights { l.trainable = true; l.trainableParams = l.className.contains("BatchNormalization") ? l.params / 2 : l.params }
             return l
         })
-        let freeze = try #require(Diagnoser.diagnose(run).current.suggestions.first { $0.id == "freeze_layers" })
+        let suggestions = Diagnoser.diagnose(run).current.suggestions
+        #expect(suggestions.contains { $0.id == "head_dropout" && $0.text.hasSuffix("Dense(10, softmax)") })
+        let freeze = try #require(suggestions.first { $0.id == "freeze_layers" })
         // 6 trainable layers with weights; the output stays; the first 2 of the other 5 freeze.
         #expect(freeze.action == .setTrainable(["conv1": false, "bn1": false]))
         #expect(freeze.text.contains("-928 trainable params"))
