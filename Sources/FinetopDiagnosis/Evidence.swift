@@ -25,7 +25,7 @@ enum Evidence {
         guard let kind = Rules.divergence(s, t) else { return ["the loss was diverging and has not recovered for two epochs"] }
         switch kind {
         case .nonFinite(let i):
-            return ["loss is not a number (NaN/Inf) since epoch \(s.epoch(i))"]
+            return ["loss is not a number (NaN/Inf) since epoch \(s.shown(i))"]
         case .explodedOverStart(let ratio):
             let train = s.train.map { "train loss \(NumberText.value($0.last)) is \(NumberText.times(ratio)) its first value \(NumberText.value($0.first))" }
             return [train ?? "train loss is \(NumberText.times(ratio)) its first value"]
@@ -48,7 +48,7 @@ enum Evidence {
 
     static func valAboveBest(_ s: Signals, _ val: SeriesSignals) -> String {
         "val_loss \(NumberText.value(val.last)) is \(NumberText.percent(val.riseFromBest)) above its best "
-            + "\(NumberText.value(val.best.value)) at epoch \(s.epoch(val.best.index))"
+            + "\(NumberText.value(val.best.value)) at epoch \(s.shown(val.best.index))"
     }
 
     static func trainFellSince(_ s: Signals) -> String {
@@ -99,7 +99,7 @@ enum Evidence {
         let threshold = Rules.overfitRise(val, t)
         if val.riseFromBest < threshold {
             return "val_loss \(NumberText.value(val.last)) is within \(NumberText.percent(max(0, val.riseFromBest))) "
-                + "of its best \(NumberText.value(val.best.value)) at epoch \(s.epoch(val.best.index))"
+                + "of its best \(NumberText.value(val.best.value)) at epoch \(s.shown(val.best.index))"
         }
         return valAboveBest(s, val) + ", not a turn yet: " + notATurn(s, val, threshold, t)
     }

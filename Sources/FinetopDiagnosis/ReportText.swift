@@ -35,10 +35,11 @@ extension DiagnosisReport {
         return JSONText.render(object)
     }
 
-    /// The human-readable diagnosis: label line, evidence, numbered suggestions.
+    /// The human-readable diagnosis: label line, evidence, numbered suggestions. Epochs are 1-based
+    /// here, as Keras prints them.
     public var text: String {
         let d = current
-        var lines = ["\(d.label.rawValue.uppercased()) since epoch \(d.sinceEpoch) "
+        var lines = ["\(d.label.rawValue.uppercased()) since epoch \(d.sinceEpoch + 1) "
             + "(confidence \(NumberText.percent(d.confidence)), \(d.epochs) epochs)"]
         lines += d.evidence.map { "  - " + $0 }
         if !d.suggestions.isEmpty {

@@ -55,6 +55,10 @@ public struct Signals: Sendable, Equatable {
 
     /// The run's epoch number for a record index.
     public func epoch(_ index: Int) -> Int { epochNumbers.indices.contains(index) ? epochNumbers[index] : index }
+
+    /// The epoch as sentences name it: 1-based, the way Keras prints "Epoch 18/50" and
+    /// "Restoring model weights from the end of the best epoch: 18" (JSON fields stay 0-based).
+    public func shown(_ index: Int) -> Int { epoch(index) + 1 }
 }
 
 extension Signals {

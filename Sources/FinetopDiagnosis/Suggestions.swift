@@ -120,7 +120,7 @@ enum Suggestions {
     static func earlyStopping(_ s: Signals, _ facts: RunFacts) -> Suggestion? {
         guard let val = s.val else { return nil }
         let patience = suggestedPatience(s)
-        let best = s.epoch(val.best.index)
+        let best = s.shown(val.best.index)
         var text = "EarlyStopping(monitor=\"val_loss\", patience=\(patience), restore_best_weights=True): "
             + "best val_loss \(NumberText.value(val.best.value)) at epoch \(best); it would have stopped at epoch \(best + patience)"
         if let mine = facts.hparams.earlyStopping { text += " (yours has patience=\(mine.patience))" }
@@ -156,7 +156,7 @@ enum Suggestions {
             out.append(Suggestion(id: "keep_going", text: "keep going: both losses still fall"))
         } else if let val = s.val {
             out.append(Suggestion(id: "keep_going",
-                                  text: "keep going, or keep the epoch \(s.epoch(val.best.index)) weights: val_loss has levelled off at its best"))
+                                  text: "keep going, or keep the epoch \(s.shown(val.best.index)) weights: val_loss has levelled off at its best"))
         } else {
             out.append(Suggestion(id: "keep_going", text: "keep going: the train loss has levelled off"))
         }

@@ -50,7 +50,7 @@ import Testing
         let esStop = try #require(EarlyStoppingRule(patience: 5).stopIndex(Curves(run).valLoss))
         #expect(flagged > 10 && flagged <= esStop)
         #expect(report.current.evidence.first?.contains("above its best") == true)
-        #expect(report.current.evidence.first?.contains("at epoch 10") == true)
+        #expect(report.current.evidence.first?.contains("at epoch 11") == true)  // 1-based, as Keras prints
         #expect(report.current.evidence.first?.contains("while train loss fell") == true)
     }
 
@@ -164,8 +164,9 @@ import Testing
         let es = try #require(report.current.suggestions.first)
         #expect(es.id == "early_stopping")
         #expect(es.text.contains("patience=3, restore_best_weights=True"))
-        #expect(es.text.contains("best val_loss 0.55 at epoch 6"))
-        #expect(es.text.contains("stopped at epoch 9"))
+        // Record 6 is Keras's "epoch 7"; patience 3 stops at record 9, "epoch 10".
+        #expect(es.text.contains("best val_loss 0.55 at epoch 7"))
+        #expect(es.text.contains("stopped at epoch 10"))
         #expect(es.action == .stopJob)
         #expect(report.current.suggestions.contains { $0.id == "head_dropout" && $0.text.contains("Dropout(0.5) → Dense(128, relu)") })
     }
