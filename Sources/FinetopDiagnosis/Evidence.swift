@@ -96,7 +96,7 @@ enum Evidence {
 
     static func valNearBest(_ s: Signals, _ val: SeriesSignals, _ t: Thresholds) -> String {
         if val.sinceBest == 0 { return "val_loss \(NumberText.value(val.last)) is its best so far" }
-        let threshold = Rules.overfitRise(val, t)
+        let threshold = t.overfitRise
         if val.riseFromBest < threshold {
             return "val_loss \(NumberText.value(val.last)) is within \(NumberText.percent(max(0, val.riseFromBest))) "
                 + "of its best \(NumberText.value(val.best.value)) at epoch \(s.shown(val.best.index))"
@@ -105,7 +105,9 @@ enum Evidence {
     }
 
     static func notATurn(_ s: Signals, _ val: SeriesSignals, _ threshold: Double, _ t: Thresholds) -> String {
-        if let train = s.train, let atBest = s.trainAtValBest, train.last >= atBest { return "train loss has not fallen since" }
+        if let train = s.train, let atBest = s.trainAtValBest, train.last > (1 - t.overfitTrainDrop) * atBest {
+            return "train loss has not fallen \(NumberText.percent(t.overfitTrainDrop)) since"
+        }
         if val.sinceBest < t.overfitSinceBest { return "one epoch since" }
         return "the last three epochs sit \(NumberText.percent(val.sustainedRise)) above it (a turn is \(NumberText.percent(threshold)))"
     }

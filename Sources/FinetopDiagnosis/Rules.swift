@@ -16,14 +16,25 @@ public struct Thresholds: Sendable, Equatable {
     /// Val loss this far above its best, as the median of the last three epochs, is a turn
     /// (deepchecks' 0.05 best-to-last drop).
     public var overfitRise = 0.05
-    /// Once overfitting, the label holds while the latest val loss stays this fraction of the
-    /// entry rise above its best (a small band, so it does not toggle on the threshold itself).
+    /// Once overfitting, the label holds while the val level stays this fraction of the entry rise
+    /// above its best (a small band, so it does not toggle on the threshold itself).
     public var overfitHoldFraction = 0.8
     /// Val loss must have gone this many epochs without a new best (one spike does not make a turn).
     public var overfitSinceBest = 2
-    /// On a noisy val curve the rise must also clear the epoch-to-epoch noise (one deviation: the
-    /// median of three already halves it, and the hysteresis asks for it twice).
-    public var overfitNoiseDeviations = 1.0
+    /// A slow turn: this many epochs without a new best val_loss. With the second epoch the label
+    /// needs, it is said by the fifth, when Keras `EarlyStopping(patience=5)` would stop.
+    public var stallEpochs = 4
+    /// ... while the val level sits at least this far above its best ...
+    public var stallRise = 0.01
+    /// ... and has climbed at least this much per epoch since the best, on course for the 5% turn
+    /// within ten epochs: a drift away from the best, not a plateau hovering just above it ...
+    public var stallRisePerEpoch = 0.005
+    /// ... and the train loss fell at least this much since the val best: the curves are parting.
+    public var stallTrainDrop = 0.10
+    /// Either way the train loss must have fallen this much since the val best: a model whose
+    /// train loss stands still (a learning rate decayed to nothing) is not learning the training
+    /// set any better, whatever the val noise does.
+    public var overfitTrainDrop = 0.05
     /// Below this accuracy on its own training data (and validation), a classifier does not fit the data:
     /// it still gets more than one example in ten wrong.
     public var underfitAccuracy = 0.90
@@ -106,24 +117,29 @@ public enum Rules {
 
     // MARK: overfitting
 
-    /// Val loss has turned: no new best for a while, both recent epochs clearly above it, and the
-    /// train loss kept falling meanwhile (the two curves going apart).
-    public static func valHasTurned(_ s: Signals, holding: Bool, _ t: Thresholds = Thresholds()) -> Bool {
-        guard let val = s.val, let train = s.train, let trainAtBest = s.trainAtValBest else { return false }
-        guard train.last < trainAtBest else { return false }
-        if holding { return val.sinceBest >= 1 && val.sustainedRise >= t.overfitHoldFraction * overfitRise(val, t) }
-        return val.sinceBest >= t.overfitSinceBest && val.sustainedRise >= overfitRise(val, t)
+    /// How val_loss turned: it rose clearly above its best, or it stalled above it while the train
+    /// loss kept falling (the two curves parting), long enough for EarlyStopping to stop.
+    public enum Turn: Sendable, Equatable {
+        case rose
+        case stalled
     }
 
-    /// The rise that counts as a turn on this curve: the fixed threshold, or more on a noisy curve.
-    public static func overfitRise(_ val: SeriesSignals, _ t: Thresholds = Thresholds()) -> Double {
-        max(t.overfitRise, exp(t.overfitNoiseDeviations * val.noise) - 1)
+    /// Nil until val_loss has turned; the train loss must be lower than at the val best either way.
+    public static func turn(_ s: Signals, holding: Bool, _ t: Thresholds = Thresholds()) -> Turn? {
+        guard let val = s.val, let train = s.train, let trainAtBest = s.trainAtValBest,
+              train.last <= (1 - t.overfitTrainDrop) * trainAtBest else { return nil }
+        guard val.sinceBest >= (holding ? 1 : t.overfitSinceBest) else { return nil }
+        if val.sustainedRise >= (holding ? t.overfitHoldFraction : 1) * t.overfitRise { return .rose }
+        let parted = train.last <= (1 - t.stallTrainDrop) * trainAtBest
+        let drifting = val.sustainedRise >= max(t.stallRise, t.stallRisePerEpoch * Double(val.sinceBest))
+        if val.sinceBest >= t.stallEpochs && drifting && parted { return .stalled }
+        return nil
     }
 
     static func overfitting(_ s: Signals, holding: Bool, _ t: Thresholds) -> RawCall? {
-        guard valHasTurned(s, holding: holding, t), let val = s.val else { return nil }
+        guard turn(s, holding: holding, t) != nil, let val = s.val else { return nil }
         let rise = scaled(val.riseFromBest, from: t.overfitRise, to: 4 * t.overfitRise)
-        let time = scaled(Double(val.sinceBest), from: Double(t.overfitSinceBest), to: 8)
+        let time = scaled(Double(val.sinceBest), from: Double(t.overfitSinceBest), to: 2 * Double(t.stallEpochs))
         return RawCall(label: .overfitting, confidence: 0.5 * rise + 0.5 * time)
     }
 

@@ -28,9 +28,6 @@ public struct SeriesSignals: Sendable, Equatable {
     public var logSlope: Double
     /// `last / first`: how much of its first value is left.
     public var fractionLeft: Double
-    /// Epoch-to-epoch noise on a log scale (a standard deviation), from second differences over the
-    /// trailing window so a steady trend does not count as noise.
-    public var noise: Double
 }
 
 /// Everything the rules read at one epoch, computed only from the records up to that epoch.
@@ -163,8 +160,7 @@ struct SeriesTracker: Sendable {
             riseFromBest: SeriesSignals.relative(last, to: best.value),
             sustainedRise: recent.count == 3 ? SeriesSignals.relative(recent[1], to: best.value) : 0,
             logSlope: SeriesSignals.logSlope(Array(values.suffix(window))),
-            fractionLeft: first > 0 ? last / first : 1,
-            noise: SeriesSignals.noiseDeviation(Array(values.suffix(2 * window))))
+            fractionLeft: first > 0 ? last / first : 1)
     }
 }
 
@@ -187,19 +183,5 @@ extension SeriesSignals {
             den += (Double(i) - meanX) * (Double(i) - meanX)
         }
         return num / den
-    }
-
-    /// For independent noise of deviation σ on ln(value), a second difference has deviation √6·σ,
-    /// and the median of its absolute value is 0.674 of that: σ ≈ median / 1.65.
-    static func noiseDeviation(_ values: [Double]) -> Double {
-        let logs = values.filter { $0 > 0 }.map { log($0) }
-        guard logs.count >= 4 else { return 0 }
-        var second: [Double] = []
-        for i in 2..<logs.count {
-            let d: Double = logs[i] - 2 * logs[i - 1] + logs[i - 2]
-            second.append(abs(d))
-        }
-        second.sort()
-        return second[second.count / 2] / 1.65
     }
 }

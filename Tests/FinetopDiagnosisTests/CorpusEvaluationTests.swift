@@ -51,7 +51,7 @@ struct EarlyStoppingRow {
     var valMin: Int
     /// Nil when EarlyStopping would have let the run finish.
     var esStop: Int?
-    /// The first epoch the diagnosis showed overfitting (after the val minimum), nil if never.
+    /// The first epoch the diagnosis showed overfitting, nil if never.
     var flagged: Int?
     var lastEpoch: Int
 
@@ -104,7 +104,7 @@ struct EarlyStoppingRow {
             let val = curves.valLoss.map { $0 ?? .nan }
             guard let valMin = val.indices.min(by: { Self.less(val[$0], val[$1]) }) else { continue }
             let history = Diagnoser.diagnose(run).history
-            let flagged = history.indices.first { $0 > valMin && history[$0].label == .overfitting }
+            let flagged = history.indices.first { history[$0].label == .overfitting }
             rows.append(EarlyStoppingRow(file: e.file, valMin: valMin, esStop: EarlyStoppingRule(patience: 5).stopIndex(curves.valLoss),
                                          flagged: flagged, lastEpoch: curves.count - 1))
         }
