@@ -319,8 +319,8 @@ struct JSONCursor {
     }
 
     /// Reads a JSON number, or Python's `NaN`, `Infinity`, `-Infinity`.
-    /// Up to 19 significant digits with a small exponent are computed directly (within one ulp);
-    /// anything else goes through the C library.
+    /// Always correctly rounded. Common numbers (up to 19 significant digits, small exponents) are
+    /// computed directly; anything else goes through the standard library.
     @inline(__always) mutating func readNumber() -> Double? {
         let start = i
         var neg = false
@@ -337,12 +337,13 @@ struct JSONCursor {
         }
         var mantissa: UInt64 = 0
         var digits = 0
+        var dropped = false   // significant digits beyond the 19 the mantissa holds
         var exp10 = 0
         let intStart = i
         while i < end {
             let d = base[i] &- 0x30
             if d > 9 { break }
-            if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(d); if mantissa != 0 { digits += 1 } } else { exp10 += 1 }
+            if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(d); if mantissa != 0 { digits += 1 } } else { exp10 += 1; dropped = dropped || d != 0 }
             i += 1
         }
         if i == intStart { i = start; return nil }
@@ -353,7 +354,7 @@ struct JSONCursor {
             while i < end {
                 let d = base[i] &- 0x30
                 if d > 9 { break }
-                if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(d); exp10 -= 1; if mantissa != 0 { digits += 1 } }
+                if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(d); exp10 -= 1; if mantissa != 0 { digits += 1 } } else { dropped = dropped || d != 0 }
                 i += 1
             }
             if i == fracStart { i = start; return nil }
@@ -374,11 +375,25 @@ struct JSONCursor {
             exp10 += eneg ? -e : e
         }
         if mantissa == 0 { return neg ? -0.0 : 0.0 }
-        if exp10 >= -22 && exp10 <= 22 {
+        // Exact and correctly rounded: both operands are exact doubles, one IEEE operation (Clinger).
+        if !dropped && mantissa <= 1 << 53 && exp10 >= -22 && exp10 <= 22 {
             var v = Double(mantissa)
             if exp10 < 0 { v /= pow10Table[-exp10] } else { v *= pow10Table[exp10] }
             return neg ? -v : v
         }
+        #if arch(x86_64) || arch(i386)
+        // Python writes 17 significant digits: one rounding in 64-bit precision, then to 53 bits.
+        // That second rounding is wrong only when the first lands exactly on a midpoint; those
+        // rare values take the slow path, so the result is always correctly rounded.
+        if !dropped && exp10 >= -27 && exp10 <= 27 {
+            let m = Float80(mantissa)
+            let r = exp10 < 0 ? m / pow10Extended[-exp10] : m * pow10Extended[exp10]
+            if r.significandBitPattern & 0x7FF != 0x400 {
+                let v = Double(r)
+                return neg ? -v : v
+            }
+        }
+        #endif
         return slowNumber(start: start, count: i - start)
     }
 
@@ -393,3 +408,12 @@ private let pow10Table: [Double] = (0...22).map { (k: Int) -> Double in
     for _ in 0..<k { v *= 10 }
     return v
 }
+
+#if arch(x86_64) || arch(i386)
+/// 10^0 … 10^27, all exact in 64-bit precision (5^27 < 2^64).
+private let pow10Extended: [Float80] = (0...27).map { (k: Int) -> Float80 in
+    var v: Float80 = 1
+    for _ in 0..<k { v *= 10 }
+    return v
+}
+#endif
