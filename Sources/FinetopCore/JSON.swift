@@ -351,6 +351,20 @@ struct JSONCursor {
         if i < end && base[i] == UInt8(ascii: ".") {
             i += 1
             let fracStart = i
+            // Eight digits at a time while they fit in the mantissa (the SWAR trick of fast_float).
+            while digits + 8 <= 19 && end - i >= 8 {
+                let chunk = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self).littleEndian
+                guard Self.isEightDigits(chunk) else { break }
+                let eight = Self.eightDigitsValue(chunk)
+                if mantissa == 0 && eight == 0 {
+                    // Leading zeros: they only move the decimal point.
+                } else {
+                    mantissa = mantissa &* 100_000_000 &+ eight
+                    digits += mantissa == eight ? Self.significantDigits(eight) : 8
+                }
+                exp10 -= 8
+                i += 8
+            }
             while i < end {
                 let d = base[i] &- 0x30
                 if d > 9 { break }
@@ -395,6 +409,26 @@ struct JSONCursor {
         }
         #endif
         return slowNumber(start: start, count: i - start)
+    }
+
+    @inline(__always) static func isEightDigits(_ v: UInt64) -> Bool {
+        ((v & 0xF0F0_F0F0_F0F0_F0F0) | (((v &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)) == 0x3333_3333_3333_3333
+    }
+
+    /// The value of eight ASCII digits loaded little-endian (first digit in the low byte).
+    @inline(__always) static func eightDigitsValue(_ chunk: UInt64) -> UInt64 {
+        var v = chunk &- 0x3030_3030_3030_3030
+        v = (v &* 10) &+ (v >> 8)
+        v = (((v & 0x0000_00FF_0000_00FF) &* 0x000F_4240_0000_0064)
+            &+ (((v >> 16) & 0x0000_00FF_0000_00FF) &* 0x0000_2710_0000_0001)) >> 32
+        return v & 0xFFFF_FFFF
+    }
+
+    @inline(__always) static func significantDigits(_ v: UInt64) -> Int {
+        var n = 0
+        var x = v
+        while x > 0 { n += 1; x /= 10 }
+        return n
     }
 
     private func slowNumber(start: Int, count: Int) -> Double? {
