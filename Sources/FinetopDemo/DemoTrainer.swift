@@ -45,7 +45,7 @@ public final class DemoTrainer {
         let fineTuning = digits.subset(where: { $0 >= 5 }, relabel: { $0 - 5 })
         var order = Array(0..<fineTuning.count)
         rng.shuffle(&order)
-        let trainCount = min(plan.trainSamples, fineTuning.count / 2)
+        let trainCount = min(plan.trainSamples, fineTuning.count - 100)
         let validationCount = min(plan.validationSamples, fineTuning.count - trainCount)
         training = fineTuning.rows(order[0..<trainCount])
         validation = fineTuning.rows(order[trainCount..<trainCount + validationCount])

@@ -7,7 +7,7 @@ public enum Scenario: String, Sendable, CaseIterable {
     case underfit
     /// Everything trainable, a tiny training subset, no dropout, a long run.
     case overfit
-    /// Top of the base trainable, more data, dropout, EarlyStopping.
+    /// The top of the base trainable, more data, strong dropout: both curves fall together.
     case fit
     /// A learning rate far too large: the loss explodes.
     case diverge
@@ -23,13 +23,13 @@ public enum Scenario: String, Sendable, CaseIterable {
             return TrainingPlan(trainSamples: 60, trainableBase: TrainingPlan.baseNames, dropout: 0,
                                 optimizer: .adam(learningRate: 1e-2), batchSize: 8, epochs: 200)
         case .fit:
-            return TrainingPlan(trainSamples: 500, trainableBase: TrainingPlan.baseNames, dropout: 0.3,
-                                optimizer: .adam(learningRate: 2e-3), batchSize: 32, epochs: 200,
-                                earlyStopping: EarlyStoppingInfo(monitor: "val_loss", patience: 8, minDelta: 1e-3))
+            return TrainingPlan(trainSamples: 450, trainableBase: ["dense_2", "dense_3"], dropout: 0.5,
+                                optimizer: .adam(learningRate: 2e-3), batchSize: 32, epochs: 60)
         case .diverge:
-            // Adam bounds each step, so it never truly blows up; plain SGD with too large a rate does.
+            // Adam bounds each step and small batches let ReLUs die quietly; full-batch SGD with an
+            // absurd rate blows the weights up, and the loss stays far above where it started.
             return TrainingPlan(trainSamples: 200, trainableBase: TrainingPlan.baseNames, dropout: 0,
-                                optimizer: .sgd(learningRate: 0.04), batchSize: 32, epochs: 60)
+                                optimizer: .sgd(learningRate: 64), batchSize: 200, epochs: 60)
         }
     }
 }

@@ -20,6 +20,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "The same seed gives the same curves.") var seed: UInt64 = 1
     @Option(help: "Pace of training; 0 trains as fast as it can.") var epochsPerSecond: Double = DemoDefaults.epochsPerSecond
     @Option(help: "Number of epochs (default: the scenario's).") var epochs: Int?
+    @Option(help: "Stop once val_loss has not improved for this many epochs (Keras EarlyStopping).") var earlyStopping: Int?
 
     func run() throws {
         let directory = try dir ?? Self.temporaryRunDirectory()
@@ -38,6 +39,7 @@ struct DemoCommand: ParsableCommand {
         var arguments = [executable, "demo-trainer", "--dir", directory, "--scenario", scenario.rawValue,
                          "--seed", String(seed), "--epochs-per-second", String(epochsPerSecond)]
         if let epochs { arguments += ["--epochs", String(epochs)] }
+        if let earlyStopping { arguments += ["--early-stopping", String(earlyStopping)] }
         return arguments
     }
 

@@ -23,6 +23,7 @@ struct DemoTrainerCommand: ParsableCommand {
     @Option(help: "The same seed gives the same curves.") var seed: UInt64 = 1
     @Option(help: "Pace of training; 0 trains as fast as it can.") var epochsPerSecond: Double = DemoDefaults.epochsPerSecond
     @Option(help: "Number of epochs (default: the scenario's).") var epochs: Int?
+    @Option(help: "Stop once val_loss has not improved for this many epochs (Keras EarlyStopping).") var earlyStopping: Int?
     @Option(help: "Learning rate (default: the scenario's).") var learningRate: Double?
 
     func validate() throws {
@@ -30,6 +31,7 @@ struct DemoTrainerCommand: ParsableCommand {
             throw ValidationError("--epochs-per-second must be 0 or more")
         }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if let earlyStopping, earlyStopping < 1 { throw ValidationError("--early-stopping must be at least 1") }
         if let learningRate, !(learningRate > 0) || !learningRate.isFinite {
             throw ValidationError("--learning-rate must be a positive number")
         }
@@ -55,6 +57,7 @@ struct DemoTrainerCommand: ParsableCommand {
     private var plan: TrainingPlan {
         var plan = scenario.plan
         if let epochs { plan.epochs = epochs }
+        if let earlyStopping { plan.earlyStopping = EarlyStoppingInfo(monitor: "val_loss", patience: earlyStopping) }
         if let learningRate { plan.optimizer = plan.optimizer.with(learningRate: learningRate) }
         return plan
     }
