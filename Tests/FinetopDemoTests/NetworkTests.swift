@@ -23,29 +23,31 @@ import Testing
         let (net, x, labels) = tinyNet(seed: 7)
         var rng = PCG32(seed: 0)
         net.computeGradients(x, labels: labels, training: false, rng: &rng)
-        let h = 1e-6
         var worst = 0.0
         for layer in net.denseLayers {
-            for k in layer.weights.indices {
-                let saved = layer.weights[k]
-                layer.weights[k] = saved + h
-                let up = loss(net, x, labels)
-                layer.weights[k] = saved - h
-                let down = loss(net, x, labels)
-                layer.weights[k] = saved
-                worst = max(worst, relativeError(layer.weightGradient[k], (up - down) / (2 * h)))
-            }
-            for k in layer.bias.indices {
-                let saved = layer.bias[k]
-                layer.bias[k] = saved + h
-                let up = loss(net, x, labels)
-                layer.bias[k] = saved - h
-                let down = loss(net, x, labels)
-                layer.bias[k] = saved
-                worst = max(worst, relativeError(layer.biasGradient[k], (up - down) / (2 * h)))
-            }
+            worst = max(worst, worstError(layer, \.weights, layer.weightGradient, net, x, labels))
+            worst = max(worst, worstError(layer, \.bias, layer.biasGradient, net, x, labels))
         }
+        print("gradient check: worst relative error \(worst)")
         #expect(worst < 1e-4, "worst relative error \(worst)")
+    }
+
+    /// The largest relative error between `analytic` and central differences of the loss over
+    /// every value in `layer[keyPath: values]`.
+    private func worstError(_ layer: DenseLayer, _ values: ReferenceWritableKeyPath<DenseLayer, [Double]>,
+                            _ analytic: [Double], _ net: Network, _ x: [Double], _ labels: [Int]) -> Double {
+        let h = 1e-6
+        var worst = 0.0
+        for k in layer[keyPath: values].indices {
+            let saved = layer[keyPath: values][k]
+            layer[keyPath: values][k] = saved + h
+            let up = loss(net, x, labels)
+            layer[keyPath: values][k] = saved - h
+            let down = loss(net, x, labels)
+            layer[keyPath: values][k] = saved
+            worst = max(worst, relativeError(analytic[k], (up - down) / (2 * h)))
+        }
+        return worst
     }
 
     private func relativeError(_ a: Double, _ b: Double) -> Double {
