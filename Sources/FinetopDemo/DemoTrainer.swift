@@ -87,22 +87,21 @@ public final class DemoTrainer {
     }
 
     /// The whole run, `epochsPerSecond` epochs a second (0: as fast as it goes). Between epochs it is
-    /// at a safe point, so it keeps checking control.json while it waits. `abandoned` says whether
-    /// whoever started the job is gone (then it stops rather than train on for nobody).
-    public func run(epochsPerSecond: Double, abandoned: () -> Bool = { false }) -> RunEnd {
+    /// at a safe point, so it keeps checking control.json while it waits. `interrupted` says why the
+    /// job should stop now (a signal, whoever started it is gone), checked at every safe point.
+    public func run(epochsPerSecond: Double, interrupted: () -> String? = { nil }) -> RunEnd {
         start()
         if let end { return end }
         let interval = epochsPerSecond > 0 ? 1 / epochsPerSecond : 0
         var next = Clock.monotonic()
         while true {
             if let end = step() { return end }
+            if let reason = interrupted() { return finish(RunEnd(reason: "stopped", message: reason)) }
             next += interval
             while Clock.monotonic() < next {
                 Clock.sleep(min(0.05, next - Clock.monotonic()))
                 if let end = atSafePoint() { return end }
-            }
-            if abandoned() {
-                return finish(RunEnd(reason: "stopped", message: "the process that started the job has exited"))
+                if let reason = interrupted() { return finish(RunEnd(reason: "stopped", message: reason)) }
             }
             // After a stall (a suspended process), keep the pace instead of catching up in a burst.
             if Clock.monotonic() > next + 1 { next = Clock.monotonic() }

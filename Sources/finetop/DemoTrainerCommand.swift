@@ -49,8 +49,11 @@ struct DemoTrainerCommand: ParsableCommand {
             fail(error.description)
         }
         let parent = getppid()
-        let end = trainer.run(epochsPerSecond: epochsPerSecond) { getppid() != parent }
-        if end.reason == "error" { throw ExitCode(1) }
+        StopSignal.install()
+        _ = trainer.run(epochsPerSecond: epochsPerSecond) {
+            if let signal = StopSignal.received { return "stopped by signal \(signal)" }
+            return getppid() != parent ? "the process that started the job has exited" : nil
+        }
     }
 
     /// The scenario's plan with the overrides from the command line.
@@ -65,6 +68,20 @@ struct DemoTrainerCommand: ParsableCommand {
     private static func log(_ line: String) {
         print("finetop demo-trainer: " + line)
         fflush(nil)
+    }
+}
+
+/// Turns SIGTERM, SIGINT and SIGHUP into a flag the trainer reads at its next safe point, so the
+/// run still ends with an `end` line (within one epoch or 50 ms) instead of stopping mid-line.
+enum StopSignal {
+    nonisolated(unsafe) private static var caught: Int32 = 0
+
+    static var received: Int32? { caught == 0 ? nil : caught }
+
+    static func install() {
+        for s in [SIGTERM, SIGINT, SIGHUP] {
+            _ = signal(s) { number in StopSignal.caught = number }
+        }
     }
 }
 
