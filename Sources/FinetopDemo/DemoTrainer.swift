@@ -38,23 +38,34 @@ public final class DemoTrainer {
         self.seed = seed
         self.scenarioName = scenarioName
         self.log = log
-        do { writer = try RunWriter(directory: directory) } catch { throw DemoError(error.description) }
-        follower = ControlFollower(directory: directory)
+        guard plan.batchSize > 0, plan.epochs > 0, plan.trainSamples > 0, plan.validationSamples > 0 else {
+            throw DemoError("the training plan needs a positive batch size, epochs and sample counts")
+        }
         rng = PCG32(seed: seed)
         let pretraining = digits.subset(where: { $0 < 5 })
-        let fineTuning = digits.subset(where: { $0 >= 5 }, relabel: { $0 - 5 })
-        var order = Array(0..<fineTuning.count)
-        rng.shuffle(&order)
-        let trainCount = min(plan.trainSamples, fineTuning.count - 100)
-        let validationCount = min(plan.validationSamples, fineTuning.count - trainCount)
-        training = fineTuning.rows(order[0..<trainCount])
-        validation = fineTuning.rows(order[trainCount..<trainCount + validationCount])
-        guard trainCount > 0, validationCount > 0, !pretraining.labels.isEmpty else {
-            throw DemoError("the digits data is too small for the demo (\(digits.count) images)")
+        (training, validation) = try Self.split(digits.subset(where: { $0 >= 5 }, relabel: { $0 - 5 }), plan, &rng)
+        guard pretraining.count >= 100 else {
+            throw DemoError("the digits data is too small for the demo (\(pretraining.count) images of 0-4)")
         }
+        do { writer = try RunWriter(directory: directory) } catch { throw DemoError(error.description) }
+        follower = ControlFollower(directory: directory)
         log("pre-training the base on digits 0-4 (\(pretraining.count) images, \(TrainingPlan.pretrainEpochs) epochs)")
         model = DemoModel.pretrained(plan: plan, pretraining: pretraining, rng: &rng)
-        log("fine-tuning on digits 5-9: \(trainCount) training and \(validationCount) validation images")
+        log("fine-tuning on digits 5-9: \(training.count) training and \(validation.count) validation images")
+    }
+
+    /// A seeded shuffle of the fine-tuning images cut into the training subset and the validation
+    /// set; the training subset leaves at least 100 images for validation.
+    private static func split(_ images: Digits, _ plan: TrainingPlan,
+                              _ rng: inout PCG32) throws(DemoError) -> (Digits, Digits) {
+        var order = Array(0..<images.count)
+        rng.shuffle(&order)
+        let trainCount = min(plan.trainSamples, images.count - 100)
+        guard trainCount > 0 else {
+            throw DemoError("the digits data is too small for the demo (\(images.count) images of 5-9)")
+        }
+        let validationCount = min(plan.validationSamples, images.count - trainCount)
+        return (images.rows(order[0..<trainCount]), images.rows(order[trainCount..<trainCount + validationCount]))
     }
 
     /// A trainer for one of the built-in scenarios.

@@ -75,6 +75,14 @@ import Testing
         #expect(text.components(separatedBy: "\"type\": \"end\"").count == 2)
     }
 
+    @Test func tooLittleDataIsAClearErrorBeforeAnythingIsWritten() throws {
+        let dir = temporaryDirectory()
+        #expect(throws: DemoError.self) {
+            try DemoTrainer(directory: dir, digits: digits().rows(0..<150), scenario: .underfit, seed: 1)
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/" + RunFiles.events))
+    }
+
     @Test func completesWithAnEndLine() throws {
         let run = try runScenario(.underfit, epochs: 3)
         #expect(run.end?.reason == "completed")
