@@ -165,21 +165,25 @@ public final class DemoTrainer {
 
     // MARK: - control.json
 
-    /// Handles a new control file, if any; the end when it asked the job to stop.
+    /// Handles a new control file, if any; the end when it asked the job to stop. Answers the way
+    /// the Python helpers do (assets/python/finetop/keras.py), so the dashboard sees one behaviour.
     private func atSafePoint() -> RunEnd? {
         if let end { return end }
         switch follower.read() {
         case .nothingNew:
             return nil
         case .malformed(let revision, let message):
-            writer.control(ControlAck(revision: revision, status: .rejected, message: message + "; training goes on"))
-            log("control.json rejected: \(message)")
+            acknowledge(revision, .rejected, message: message + "; training goes on unchanged")
             return nil
         case .newRevision(let control):
-            apply(control)
-            guard control.stop else { return nil }
+            guard control.stop else {
+                apply(control)
+                return nil
+            }
+            // As in the helpers, a stop wins over toggles in the same revision: nothing more will train.
+            acknowledge(control.revision, .applied, message: "stopping at the end of epoch \(epoch) as asked")
             return finish(RunEnd(reason: "stopped",
-                                 message: "stopped by control.json revision \(control.revision) after epoch \(epoch)"))
+                                 message: "stopped after epoch \(epoch) as asked (control revision \(control.revision))"))
         }
     }
 
@@ -187,19 +191,28 @@ public final class DemoTrainer {
         let names = model.layerNames
         let unknown = control.trainable.keys.filter { !names.contains($0) }.sorted()
         guard unknown.isEmpty else {
-            let message = "no layer named " + unknown.joined(separator: ", ") + " in this model; nothing changed"
-            writer.control(ControlAck(revision: control.revision, status: .rejected, message: message))
-            log("control.json revision \(control.revision) rejected: \(message)")
+            acknowledge(control.revision, .rejected, message: "unknown layer name\(unknown.count > 1 ? "s" : ""): "
+                + unknown.joined(separator: ", ")
+                + " (names are those of the latest model line); nothing changed, training goes on")
             return
         }
         let changed = names.filter { name in control.trainable[name].map { model.setTrainable(name, $0) } ?? false }
+        guard !changed.isEmpty else {
+            acknowledge(control.revision, .applied, message: "the layers already had these flags")
+            return
+        }
         modelRevision += 1
         let table = model.layerTable(revision: modelRevision)
         writer.model(table)
         let totals = table.totals
-        let message = "\(KerasFormat.count(totals.trainable)) of \(KerasFormat.count(totals.total)) params trainable"
-        writer.control(ControlAck(revision: control.revision, status: .applied, changed: changed, message: message))
-        log("control.json revision \(control.revision) applied: \(changed.isEmpty ? "no change" : changed.joined(separator: ", ")); \(message)")
+        acknowledge(control.revision, .applied, changed: changed, message:
+            "\(KerasFormat.count(totals.trainable)) of \(KerasFormat.count(totals.total)) params trainable from epoch \(epoch)")
+    }
+
+    private func acknowledge(_ revision: Int, _ status: ControlAck.Status, changed: [String] = [], message: String) {
+        writer.control(ControlAck(revision: revision, status: status, changed: changed, message: message))
+        let names = changed.isEmpty ? "" : " " + changed.joined(separator: ", ")
+        log("control.json revision \(revision) \(status.rawValue)\(names): \(message)")
     }
 
     private func finish(_ reason: RunEnd) -> RunEnd {

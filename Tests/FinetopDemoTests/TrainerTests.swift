@@ -39,7 +39,7 @@ import Testing
         #expect(run.model?.layers.first { $0.name == "dense_3" }?.trainable == true)
         #expect(run.model?.totals.trainable == 528 + 85)
         #expect(run.acks == [ControlAck(revision: 1, status: .applied, changed: ["dense_3"],
-                                        message: "613 of 6,853 params trainable")])
+                                        message: "613 of 6,853 params trainable from epoch 0")])
 
         try writeControl(#"{"version": 1, "revision": 2, "trainable": {"dense_2": true, "conv_9": true}, "stop": false}"#, in: dir)
         #expect(t.step() == nil)
@@ -63,14 +63,21 @@ import Testing
         #expect(run.epochs.count == 5)
         #expect(t.model.network.denseLayers[0].weights.bitPatterns == frozen)
 
-        try writeControl(#"{"version": 1, "revision": 4, "trainable": {}, "stop": true}"#, in: dir)
+        try writeControl(#"{"version": 1, "revision": 4, "trainable": {"dense_3": true}, "stop": false}"#, in: dir)
+        #expect(t.step() == nil)
+        run = try readRun(dir)
+        #expect(run.acks.last == ControlAck(revision: 4, status: .applied, message: "the layers already had these flags"))
+        #expect(run.model?.revision == 1)  // nothing changed: no new model line
+
+        try writeControl(#"{"version": 1, "revision": 5, "trainable": {"dense_1": true}, "stop": true}"#, in: dir)
         let end = t.step()
         #expect(end?.reason == "stopped")
         #expect(t.step() == end)
         run = try readRun(dir)
         #expect(run.end?.reason == "stopped")
-        #expect(run.epochs.count == 6)
-        #expect(run.acks.last?.status == .applied)
+        #expect(run.epochs.count == 7)
+        #expect(run.acks.last?.revision == 5 && run.acks.last?.status == .applied)
+        #expect(t.model.isTrainable("dense_1") == false)  // a stop wins over toggles, as in the helpers
         let text = try String(contentsOfFile: dir + "/" + RunFiles.events, encoding: .utf8)
         #expect(text.components(separatedBy: "\"type\": \"end\"").count == 2)
     }
