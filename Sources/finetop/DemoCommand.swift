@@ -133,7 +133,9 @@ struct PlainRunFollower {
     }
 
     static func row(_ e: EpochRecord, of total: Int?) -> String {
-        func number(_ v: Double?) -> String { v.map { String(format: "%9.4f", $0) } ?? "        -" }
+        func number(_ v: Double?) -> String {
+            v.map { String(format: abs($0) < 1e5 || !$0.isFinite ? "%9.4f" : "%9.2e", $0) } ?? "        -"
+        }
         func percent(_ v: Double?) -> String { v.map { String(format: "%8.1f%%", $0 * 100) } ?? "        -" }
         let epoch = String(e.epoch + 1) + (total.map { "/\($0)" } ?? "")
         return epoch.padding(toLength: max(7, epoch.count), withPad: " ", startingAt: 0) + " "
