@@ -35,6 +35,7 @@ public enum Scenario: String, Sendable, CaseIterable {
 }
 
 /// Everything that shapes one demo run; a scenario's plan can be adjusted before training.
+/// (Built inside the module with the memberwise initializer; other modules adjust a scenario's plan.)
 public struct TrainingPlan: Sendable, Equatable {
     /// The base's dense layers, input to output.
     public static let baseNames = ["dense_1", "dense_2", "dense_3"]
@@ -56,15 +57,4 @@ public struct TrainingPlan: Sendable, Equatable {
     public var batchSize: Int
     public var epochs: Int
     public var earlyStopping: EarlyStoppingInfo?
-
-    public init(trainSamples: Int, trainableBase: [String], dropout: Double, optimizer: Optimizer, batchSize: Int,
-                epochs: Int, earlyStopping: EarlyStoppingInfo? = nil) {
-        self.trainSamples = trainSamples
-        self.trainableBase = trainableBase
-        self.dropout = dropout
-        self.optimizer = optimizer
-        self.batchSize = batchSize
-        self.epochs = epochs
-        self.earlyStopping = earlyStopping
-    }
 }
