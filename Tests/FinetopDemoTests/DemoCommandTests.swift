@@ -28,7 +28,9 @@ struct DemoCommandTests {
     }
 
     @Test func demoStartsTheTrainerAsAChildJobAndFollowsItToTheEnd() throws {
-        let dir = temporaryDirectory() + "/run"
+        let base = temporaryDirectory()
+        defer { removeDirectory(base) }
+        let dir = base + "/run"
         let (status, output) = try finetop(["demo", "--dir", dir, "--epochs", "3", "--epochs-per-second", "0"], cwd: "/")
         #expect(status == 0, "\(output)")
         #expect(output.contains("finetop watch \(dir)"))
@@ -43,6 +45,7 @@ struct DemoCommandTests {
 
     @Test func demoRefusesADirectoryThatAlreadyHoldsARun() throws {
         let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
         _ = FileManager.default.createFile(atPath: dir + "/" + RunFiles.events, contents: Data())
         let (status, output) = try finetop(["demo", "--dir", dir], cwd: dir)
         #expect(status != 0)
@@ -53,6 +56,7 @@ struct DemoCommandTests {
         let help = try finetop(["--help"], cwd: "/")
         #expect(!help.output.contains("demo-trainer"))
         let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
         let (status, _) = try finetop(["demo-trainer", "--dir", dir, "--scenario", "diverge", "--epochs", "2",
                                        "--epochs-per-second", "0"], cwd: "/")
         #expect(status == 0)

@@ -16,6 +16,10 @@ func temporaryDirectory(_ name: String = #function) -> String {
     return path
 }
 
+func removeDirectory(_ path: String) {
+    try? FileManager.default.removeItem(atPath: path)
+}
+
 /// The run as the dashboard would read it.
 func readRun(_ directory: String) throws -> Run {
     let reader = EventsReader(path: directory + "/" + RunFiles.events)
@@ -30,6 +34,7 @@ func writeControl(_ text: String, in directory: String) throws {
 /// Runs a scenario unpaced for `epochs` epochs and returns what it wrote.
 func runScenario(_ scenario: Scenario, epochs: Int, seed: UInt64 = 1) throws -> Run {
     let dir = temporaryDirectory()
+    defer { removeDirectory(dir) }
     var plan = scenario.plan
     plan.epochs = epochs
     let trainer = try DemoTrainer(directory: dir, digits: digits(), plan: plan, seed: seed,

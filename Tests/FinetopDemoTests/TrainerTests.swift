@@ -10,6 +10,7 @@ import Testing
 
     @Test func writesTheRunFormatWithRealParameterCounts() throws {
         let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
         let t = try trainer(in: dir)
         t.start()
         t.step()
@@ -29,6 +30,7 @@ import Testing
 
     @Test func obeysControlFileLikeTheHelpers() throws {
         let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
         let t = try trainer(in: dir)
         let frozen = t.model.network.denseLayers[0].weights.bitPatterns
         try writeControl(#"{"version": 1, "revision": 1, "trainable": {"dense_3": true}, "stop": false}"#, in: dir)
@@ -84,6 +86,7 @@ import Testing
 
     @Test func tooLittleDataIsAClearErrorBeforeAnythingIsWritten() throws {
         let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
         #expect(throws: DemoError.self) {
             try DemoTrainer(directory: dir, digits: digits().rows(0..<150), scenario: .underfit, seed: 1)
         }
@@ -98,6 +101,7 @@ import Testing
 
     @Test func earlyStoppingEndsTheRunWhenValidationLossStopsImproving() throws {
         let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
         var plan = Scenario.overfit.plan
         plan.earlyStopping = EarlyStoppingInfo(monitor: "val_loss", patience: 3)
         let t = try DemoTrainer(directory: dir, digits: digits(), plan: plan, seed: 1, scenarioName: "overfit")
@@ -121,6 +125,7 @@ import Testing
 
     @Test func unfreezingTheBaseLetsTheLossDrop() throws {
         let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
         let t = try trainer(in: dir)
         t.start()
         for _ in 0..<25 { t.step() }
