@@ -112,14 +112,17 @@ enum Evidence {
         return "the last three epochs sit \(NumberText.percent(val.sustainedRise)) above it (a turn is \(NumberText.percent(threshold)))"
     }
 
+    static func trainVersusVal(_ train: Double, _ val: Double) -> String {
+        train < val
+            ? "train loss \(NumberText.value(train)) vs val_loss \(NumberText.value(val)) (train \(NumberText.percent(1 - train / val)) lower)"
+            : "train loss \(NumberText.value(train)) is above val_loss \(NumberText.value(val)): dropout, noise and augmentation act on training only"
+    }
+
     static func fit(_ s: Signals, _ t: Thresholds) -> [String] {
         var out: [String] = []
         if let val = s.val {
             out.append(valNearBest(s, val, t))
-            if let train = s.train, val.last > 0 {
-                out.append("train loss \(NumberText.value(train.last)) vs val_loss \(NumberText.value(val.last)) "
-                    + "(train \(NumberText.percent(1 - train.last / val.last)) lower)")
-            }
+            if let train = s.train, val.last > 0 { out.append(trainVersusVal(train.last, val.last)) }
         } else if let train = s.train {
             out.append("train loss \(NumberText.value(train.last)) is \(NumberText.percent(train.fractionLeft)) of its first value")
         }
