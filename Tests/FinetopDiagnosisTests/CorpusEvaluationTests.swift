@@ -92,6 +92,9 @@ struct EarlyStoppingRow {
         print("Corpus agreement: \(agree)/\(pairs.count) = \(NumberText.percent(accuracy)) (non-ambiguous curves)")
         print(CorpusEvaluation.confusionMatrix(pairs))
         if !misses.isEmpty { print("Disagreements:\n" + misses.joined(separator: "\n")) }
+        let ambiguous = try CorpusEvaluation.entries().filter(\.ambiguous)
+        let nominal = try ambiguous.filter { Diagnoser.diagnose(try RunLoader.load(path: $0.path)).current.label.rawValue == $0.label }
+        print("Ambiguous curves (not scored): \(nominal.count)/\(ambiguous.count) agree with their nominal label")
         #expect(accuracy >= 0.9)
     }
 
