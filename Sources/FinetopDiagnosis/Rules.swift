@@ -13,6 +13,9 @@ public struct Thresholds: Sendable, Equatable {
     /// Errors made with the true class at probability below e^-9.2 ≈ 1e-4 on average are saturated
     /// outputs, not a slow learner (uniform guessing over 10,000 classes still scores above it).
     public var saturationNats = 9.2
+    /// A train accuracy that had reached at least this and then halved has collapsed (below it,
+    /// halving can be noise around chance).
+    public var collapseFromAccuracy = 0.4
     /// Val loss this far above its best, as the median of the last three epochs, is a turn
     /// (deepchecks' 0.05 best-to-last drop).
     public var overfitRise = 0.05
@@ -64,6 +67,8 @@ public struct RawCall: Sendable, Equatable {
 /// The per-epoch rules: pure functions of the signals at that epoch (and, for hysteresis of the
 /// overfitting threshold, the label that was in force).
 public enum Rules {
+    /// The label the signals point to at this epoch, first match wins: diverging, too early,
+    /// overfitting, underfitting, fit.
     public static func call(_ s: Signals, current: FitLabel, _ t: Thresholds = Thresholds()) -> RawCall {
         if let c = diverging(s, t) { return c }
         if s.count < t.minEpochs { return RawCall(label: .tooEarly, confidence: 0) }
@@ -75,6 +80,7 @@ public enum Rules {
 
     // MARK: diverging
 
+    /// Which sign of divergence decided it, with its number for the evidence.
     public enum DivergenceKind: Sendable, Equatable {
         case nonFinite(index: Int)
         case explodedOverStart(ratio: Double)
@@ -88,7 +94,7 @@ public enum Rules {
         let ratio = train.fractionLeft
         if train.lastIndex > 0, ratio > t.explodeOverStart { return .explodedOverStart(ratio: ratio) }
         if let nats = errorNats(s, t), nats > t.saturationNats { return .saturated(nats: nats) }
-        if let best = s.bestTrainAccuracy, let now = s.trainAccuracy, best >= 0.4, now < best / 2 {
+        if let best = s.bestTrainAccuracy, let now = s.trainAccuracy, best >= t.collapseFromAccuracy, now < best / 2 {
             return .accuracyCollapsed(from: best, to: now)
         }
         return nil
@@ -145,6 +151,7 @@ public enum Rules {
 
     // MARK: underfitting
 
+    /// Why the model does not fit its training data, with its number for the evidence.
     public enum UnderfitKind: Sendable, Equatable {
         /// Best accuracy (train or val) below the threshold, and the train error larger than the train/val gap.
         case lowAccuracy(best: Double)
