@@ -92,7 +92,7 @@ public enum Rules {
         if s.latestNonFinite, let i = s.firstNonFinite { return .nonFinite(index: i) }
         guard let train = s.train, train.lastIndex == s.count - 1 else { return nil }
         let ratio = train.fractionLeft
-        if train.lastIndex > 0, ratio > t.explodeOverStart { return .explodedOverStart(ratio: ratio) }
+        if train.lastIndex > 0, train.first > 0, ratio > t.explodeOverStart { return .explodedOverStart(ratio: ratio) }
         if let nats = errorNats(s, t), nats > t.saturationNats { return .saturated(nats: nats) }
         if let best = s.bestTrainAccuracy, let now = s.trainAccuracy, best >= t.collapseFromAccuracy, now < best / 2 {
             return .accuracyCollapsed(from: best, to: now)
@@ -133,10 +133,10 @@ public enum Rules {
     /// Nil until val_loss has turned; the train loss must be lower than at the val best either way.
     public static func turn(_ s: Signals, holding: Bool, _ t: Thresholds = Thresholds()) -> Turn? {
         guard let val = s.val, let train = s.train, let trainAtBest = s.trainAtValBest,
-              train.last <= (1 - t.overfitTrainDrop) * trainAtBest else { return nil }
+              SeriesSignals.relative(train.last, to: trainAtBest) <= -t.overfitTrainDrop else { return nil }
         guard val.sinceBest >= (holding ? 1 : t.overfitSinceBest) else { return nil }
         if val.sustainedRise >= (holding ? t.overfitHoldFraction : 1) * t.overfitRise { return .rose }
-        let parted = train.last <= (1 - t.stallTrainDrop) * trainAtBest
+        let parted = SeriesSignals.relative(train.last, to: trainAtBest) <= -t.stallTrainDrop
         let drifting = val.sustainedRise >= max(t.stallRise, t.stallRisePerEpoch * Double(val.sinceBest))
         if val.sinceBest >= t.stallEpochs && drifting && parted { return .stalled }
         return nil
@@ -166,15 +166,15 @@ public enum Rules {
             let gap = bestTrain - (s.bestValAccuracy ?? bestTrain)
             return best < t.underfitAccuracy && trainError > gap ? .lowAccuracy(best: best) : nil
         }
-        guard let train = s.train else { return nil }
-        let left = lossLeft(train)
-        let valLeft = s.val.map(lossLeft) ?? left
+        guard let train = s.train, let left = lossLeft(train) else { return nil }
+        let valLeft = s.val.flatMap(lossLeft) ?? left
         return min(left, valLeft) > t.underfitLossLeft ? .barelyLearned(fractionLeft: left) : nil
     }
 
-    /// The best loss as a fraction of the first: how much is left after all the learning so far.
-    static func lossLeft(_ series: SeriesSignals) -> Double {
-        series.first > 0 ? series.best.value / series.first : 1
+    /// The best loss as a fraction of the first: how much is left after all the learning so far
+    /// (nil for a loss that is not positive: its fraction means nothing).
+    static func lossLeft(_ series: SeriesSignals) -> Double? {
+        series.first > 0 && series.best.value >= 0 ? series.best.value / series.first : nil
     }
 
     static func underfitting(_ s: Signals, _ t: Thresholds) -> RawCall? {

@@ -165,8 +165,11 @@ struct SeriesTracker: Sendable {
 }
 
 extension SeriesSignals {
+    /// `(x - base) / |base|`: the relative change, also for losses that go negative (a Gaussian
+    /// NLL, a cosine loss), where `x / base - 1` would flip its sign.
     static func relative(_ x: Double, to base: Double) -> Double {
-        base > 0 ? x / base - 1 : (x > base ? .infinity : 0)
+        if base != 0 { return (x - base) / abs(base) }
+        return x > base ? .infinity : 0
     }
 
     /// Least-squares slope of ln(value) against position; 0 for fewer than 2 positive values.

@@ -180,6 +180,14 @@ import Testing
         #expect(report.current.suggestions.first?.text.contains("epochs 20 → 40") == true)
     }
 
+    @Test func negativeLossesAreReadByTheirChangeNotTheirSign() {
+        // A Gaussian NLL goes below zero as it learns: falling from -0.1 to -2 is learning, not an explosion.
+        let loss = (0..<20).map { -0.1 - 1.9 * (1 - pow(0.8, Double($0))) }
+        let report = Diagnoser.diagnose(TestRuns.run(loss: loss, val: loss.map { $0 + 0.05 }))
+        #expect(report.current.label == .fit)
+        #expect(!report.history.contains { $0.label == .diverging || $0.label == .overfitting })
+    }
+
     @Test func regressionThatBarelyLearnedIsUnderfitting() {
         let loss = (0..<20).map { 1.0 - 0.01 * Double($0) }
         let report = Diagnoser.diagnose(TestRuns.run(loss: loss, val: loss.map { $0 + 0.02 }))
