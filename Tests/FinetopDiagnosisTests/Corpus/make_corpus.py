@@ -374,6 +374,23 @@ RUNS = [
     mlp("digits", (2,), 30, 32, "adam", 1e-3, U, val=False),
     mlp("breast_cancer", (8,), 20, 16, "sgd", 1e-5, U, val=False),
     mlp("digits", (128,), 15, 32, "sgd", 20.0, D, val=False),
+    # ---- second batch (appended so earlier files keep their names): divergence that starts
+    # mid-run, more underfitting causes, larger batches, weak augmentation that still overfits
+    mlp("digits", (256, 256, 256), 40, 32, "sgdm", 0.3, D),
+    ft("ft300", 4, (64,), 35, 32, "adam", 1e-4, D, lr_growth=1.5),
+    mlp("diabetes_raw", (64, 64), 30, 32, "sgd", 1e-3, D),
+    mlp("diabetes", (64, 64, 64), 30, 16, "sgdm", 0.2, D),
+    mlp("synth", (256, 256), 30, 32, "adam", 0.05, D),
+    conv("digits", (16, 32), 64, 30, 32, "sgdm", 0.5, D),
+    mlp("digits", (128,), 10, 32, "adam", 1e-4, U),
+    ft("ft300", 0, (), 40, 32, "adam", 1e-3, U, l2=0.5),
+    conv("digits", (16, 32), 64, 30, 32, "adam", 1e-3, U, dropout=[0.9, 0.9]),
+    ft("ft100", 1, (32,), 30, 16, "adam", 1e-3, U, noise=1.0),
+    mlp("digits", (256, 128), 60, 256, "adam", 1e-3, F),
+    mlp("synth", (64, 32), 45, 128, "rmsprop", 1e-3, F, dropout=[0.2, 0.2]),
+    ft("ft300", 3, (128,), 20, 64, "adam", 5e-4, F, dropout=[0.3, 0.3]),
+    ft("ft40", 4, (256,), 70, 8, "adam", 1e-3, O, noise=0.1),
+    mlp("digits_small", (512, 512), 70, 16, "adam", 1e-3, O, noise=0.05),
 ]
 
 SHORT = {"digits": "digits", "digits_small": "digits", "synth": "synth",
