@@ -738,6 +738,27 @@ def write_summary(entries, meta, refs):
               "- Training time for all generated curves: %.0f s of wall clock on a shared 2-core CPU "
               "(Keras %s, JAX backend)." % (secs, meta.get("_keras_version", "3.x")),
               "- Corpus size: %.0f kB of CSV." % (size / 1024.0),
+              "- Regenerating on this machine reproduces the CSV files byte for byte (checked on two "
+              "runs); other CPUs/JAX versions may differ in the last digits.",
+              "",
+              "## Anchor: Keras EarlyStopping(monitor=\"val_loss\", patience=5) on the overfitting curves",
+              "",
+              "Computed from each CSV (`early_stopping_p5_stop_epoch` in labels.json, same bookkeeping "
+              "as Keras 3). `-` = it would not stop. A stop before the minimum means it fired on an "
+              "earlier plateau.",
+              "",
+              "| file | epochs | val_loss min epoch | EarlyStopping(p=5) stops at | epochs after min |",
+              "|---|---|---|---|---|"]
+    for e in entries:
+        if e["label"] == "overfitting" and not e["ambiguous"]:
+            es = e.get("early_stopping_p5_stop_epoch")
+            lines.append("| %s | %d | %d | %s | %s |" % (
+                e["file"], e["epochs"], e["val_loss_min_epoch"], "-" if es is None else es,
+                "-" if es is None else es - e["val_loss_min_epoch"]))
+    fits = [e for e in entries if e["label"] == "fit" and not e["ambiguous"] and e["has_validation"]]
+    lines += ["",
+              "On the %d non-ambiguous `fit` curves with validation, EarlyStopping(p=5) would stop "
+              "%d of them." % (len(fits), sum(e.get("early_stopping_p5_stop_epoch") is not None for e in fits)),
               ""]
     with open(os.path.join(HERE, "SUMMARY.md"), "w") as f:
         f.write("\n".join(lines))
