@@ -105,7 +105,8 @@ enum Evidence {
     }
 
     static func notATurn(_ s: Signals, _ val: SeriesSignals, _ threshold: Double, _ t: Thresholds) -> String {
-        if let train = s.train, let atBest = s.trainAtValBest, train.last > (1 - t.overfitTrainDrop) * atBest {
+        if Rules.turn(s, holding: false, t) != nil { return "it turned this epoch; a second epoch confirms it" }
+        if let train = s.train, let atBest = s.trainAtValBest, SeriesSignals.relative(train.recentLow, to: atBest) > -t.overfitTrainDrop {
             return "train loss has not fallen \(NumberText.percent(t.overfitTrainDrop)) since"
         }
         if val.sinceBest < t.overfitSinceBest { return "one epoch since" }

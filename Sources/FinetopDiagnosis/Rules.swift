@@ -34,7 +34,8 @@ public struct Thresholds: Sendable, Equatable {
     public var stallRisePerEpoch = 0.005
     /// ... and the train loss fell at least this much since the val best: the curves are parting.
     public var stallTrainDrop = 0.10
-    /// Either way the train loss must have fallen this much since the val best: a model whose
+    /// Either way the train loss (the low of its last three epochs) must have fallen this much
+    /// since the val best: a model whose
     /// train loss stands still (a learning rate decayed to nothing) is not learning the training
     /// set any better, whatever the val noise does.
     public var overfitTrainDrop = 0.05
@@ -133,10 +134,10 @@ public enum Rules {
     /// Nil until val_loss has turned; the train loss must be lower than at the val best either way.
     public static func turn(_ s: Signals, holding: Bool, _ t: Thresholds = Thresholds()) -> Turn? {
         guard let val = s.val, let train = s.train, let trainAtBest = s.trainAtValBest,
-              SeriesSignals.relative(train.last, to: trainAtBest) <= -t.overfitTrainDrop else { return nil }
+              SeriesSignals.relative(train.recentLow, to: trainAtBest) <= -t.overfitTrainDrop else { return nil }
         guard val.sinceBest >= (holding ? 1 : t.overfitSinceBest) else { return nil }
         if val.sustainedRise >= (holding ? t.overfitHoldFraction : 1) * t.overfitRise { return .rose }
-        let parted = SeriesSignals.relative(train.last, to: trainAtBest) <= -t.stallTrainDrop
+        let parted = SeriesSignals.relative(train.recentLow, to: trainAtBest) <= -t.stallTrainDrop
         let drifting = val.sustainedRise >= max(t.stallRise, t.stallRisePerEpoch * Double(val.sinceBest))
         if val.sinceBest >= t.stallEpochs && drifting && parted { return .stalled }
         return nil

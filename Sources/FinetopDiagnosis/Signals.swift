@@ -24,6 +24,9 @@ public struct SeriesSignals: Sendable, Equatable {
     /// The rise of the median of the last three values: the level the curve sits at, which one
     /// spike up or down does not move.
     public var sustainedRise: Double
+    /// The lowest of the last three values: a noisy training loss spikes up on bad batches, and its
+    /// floor says what the model fits now.
+    public var recentLow: Double
     /// Per-epoch change on a log scale over the trailing window (least squares), e.g. -0.05 ≈ falling 5% an epoch.
     public var logSlope: Double
     /// `last / first`: how much of its first value is left.
@@ -159,6 +162,7 @@ struct SeriesTracker: Sendable {
             first: first, last: last, lastIndex: lastIndex, best: best, sinceBest: sinceBest,
             riseFromBest: SeriesSignals.relative(last, to: best.value),
             sustainedRise: recent.count == 3 ? SeriesSignals.relative(recent[1], to: best.value) : 0,
+            recentLow: recent.first ?? last,
             logSlope: SeriesSignals.logSlope(Array(values.suffix(window))),
             fractionLeft: first > 0 ? last / first : 1)
     }
