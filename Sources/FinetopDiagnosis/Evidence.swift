@@ -101,11 +101,11 @@ enum Evidence {
             return "val_loss \(NumberText.value(val.last)) is within \(NumberText.percent(max(0, val.riseFromBest))) "
                 + "of its best \(NumberText.value(val.best.value)) at epoch \(s.shown(val.best.index))"
         }
+        if Rules.turn(s, holding: false, t) != nil { return valAboveBest(s, val) + ": it turned this epoch, the next confirms it" }
         return valAboveBest(s, val) + ", not a turn yet: " + notATurn(s, val, threshold, t)
     }
 
     static func notATurn(_ s: Signals, _ val: SeriesSignals, _ threshold: Double, _ t: Thresholds) -> String {
-        if Rules.turn(s, holding: false, t) != nil { return "it turned this epoch; a second epoch confirms it" }
         if let train = s.train, let atBest = s.trainAtValBest, SeriesSignals.relative(train.recentLow, to: atBest) > -t.overfitTrainDrop {
             return "train loss has not fallen \(NumberText.percent(t.overfitTrainDrop)) since"
         }
