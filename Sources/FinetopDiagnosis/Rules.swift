@@ -42,6 +42,10 @@ public struct Thresholds: Sendable, Equatable {
     /// Below this accuracy on its own training data (and validation), a classifier does not fit the data:
     /// it still gets more than one example in ten wrong.
     public var underfitAccuracy = 0.90
+    /// ... unless train accuracy is this far above val accuracy (deepchecks' 0.1 train-test
+    /// degradation): such a model already fits its training data better than it generalizes, so
+    /// its limit is generalization, not capacity, and more layers would not help.
+    public var generalizationGap = 0.10
     /// Without accuracy: a loss that kept more than this fraction of its first value barely learned.
     public var underfitLossLeft = 0.6
     /// Falling faster than this per epoch (log scale) over the window is "still learning".
@@ -154,7 +158,7 @@ public enum Rules {
 
     /// Why the model does not fit its training data, with its number for the evidence.
     public enum UnderfitKind: Sendable, Equatable {
-        /// Best accuracy (train or val) below the threshold, and the train error larger than the train/val gap.
+        /// Best accuracy (train or val) below the threshold, and train and val accuracy close together.
         case lowAccuracy(best: Double)
         /// No accuracy: the loss kept most of its first value.
         case barelyLearned(fractionLeft: Double)
@@ -163,9 +167,8 @@ public enum Rules {
     public static func underfit(_ s: Signals, _ t: Thresholds = Thresholds()) -> UnderfitKind? {
         if let bestTrain = s.bestTrainAccuracy {
             let best = max(bestTrain, s.bestValAccuracy ?? 0)
-            let trainError = 1 - bestTrain
             let gap = bestTrain - (s.bestValAccuracy ?? bestTrain)
-            return best < t.underfitAccuracy && trainError > gap ? .lowAccuracy(best: best) : nil
+            return best < t.underfitAccuracy && gap < t.generalizationGap ? .lowAccuracy(best: best) : nil
         }
         guard let train = s.train, let left = lossLeft(train) else { return nil }
         let valLeft = s.val.flatMap(lossLeft) ?? left
