@@ -53,6 +53,50 @@ import Testing
         #expect(result.status == 0, "pytest Tests/PythonHelperTests failed (exit \(result.status)):\n\(result.output.suffix(6000))")
     }
 
+    /// The built `finetop` next to the test bundle (`.build/<triple>/debug/`).
+    static var finetopBinary: String? {
+        var candidates: [URL] = []
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent())
+        }
+        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent())
+        candidates.append(Bundle.main.bundleURL)
+        return candidates.map { $0.appendingPathComponent("finetop").path }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    @Test func initWritesARunnableScriptForEachFramework() throws {
+        guard let finetop = Self.finetopBinary else {
+            Issue.record("the built finetop executable was not found next to the test bundle")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("finetop-init-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let helpers = Self.packageRoot + "/assets/python"
+        for (framework, marker) in [("keras", "finetop.keras.fit("), ("torch", "Tracker("),
+                                    ("transformers", "FinetopTrainerCallback(")] {
+            let path = dir.appendingPathComponent("train_\(framework).py").path
+            let r = try Self.run(finetop, ["init", framework, "--output", path], timeout: 60)
+            #expect(r.status == 0, "finetop init \(framework): \(r.output)")
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            #expect(text.contains(marker), "the \(framework) script uses \(marker)")
+            #expect(text.contains("_HELPERS = \"\(helpers)\""), "the \(framework) script points at \(helpers)")
+            #expect(r.output.contains("finetop run -- python \(path)"))
+            #expect(r.output.contains("import") && r.output.contains(marker))
+            if FileManager.default.isExecutableFile(atPath: Self.python) {
+                let c = try Self.run(Self.python, ["-m", "py_compile", path], timeout: 60)
+                #expect(c.status == 0, "\(framework) script compiles: \(c.output)")
+            }
+            // A second write does not clobber the file without --force.
+            let again = try Self.run(finetop, ["init", framework, "--output", path], timeout: 60)
+            #expect(again.status == 2 && again.output.contains("--force"))
+        }
+        let unknown = try Self.run(finetop, ["init", "caffe"], timeout: 60)
+        #expect(unknown.status == 2)
+        #expect(unknown.output.contains("keras, torch, transformers"))
+    }
+
     struct Output { var status: Int32; var output: String }
 
     /// Runs `executable args` in the package root with stdout and stderr together; kills it after `timeout` s.
