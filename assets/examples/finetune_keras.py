@@ -45,22 +45,34 @@ def digits(image_size, n_train, n_val, seed=0):
     return (x[:n_train], y[:n_train]), (x[n_train:n_train + n_val], y[n_train:n_train + n_val])
 
 
-def build(image_size, classes, unfreeze, weights):
+def calibrate_batchnorm(model, x, batch_size=128):
+    """Only for weights=None: set every BatchNormalization layer's moving mean and variance from
+    the data (one forward pass in training mode with momentum 0). Frozen layers run in inference
+    mode, and with the initial statistics (mean 0, variance 1) a randomly initialized base passes
+    almost nothing on; pretrained weights come with real statistics, so skip this for them."""
+    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    momenta = [l.momentum for l in bns]
+    for l in bns:
+        l.momentum = 0.0
+    model(x[:batch_size], training=True)
+    for l, m in zip(bns, momenta):
+        l.momentum = m
+
+
+def build(image_size, classes, unfreeze, weights, x_calibrate):
+    inputs = keras.Input((image_size, image_size, 3))
+    augmented = keras.layers.RandomRotation(0.05, name="aug_rotate")(inputs)
+    augmented = keras.layers.RandomZoom(0.1, name="aug_zoom")(augmented)
+    # input_tensor= puts the base's layers in the same (flat) model: finetop lists Conv1 ... Conv_1.
     base_model = keras.applications.MobileNetV2(
-        include_top=False, input_shape=(image_size, image_size, 3), weights=weights)
+        include_top=False, input_tensor=augmented, weights=weights)
+    if weights is None:
+        calibrate_batchnorm(base_model, x_calibrate)
     # Freeze the base except its last N layers (the tutorial's `layers[:-N]`).
     for layer in base_model.layers[:-unfreeze] if unfreeze > 0 else base_model.layers:
         layer.trainable = False
-
-    inputs = keras.Input((image_size, image_size, 3))
-    x = keras.layers.RandomRotation(0.05, name="aug_rotate")(inputs)
-    x = keras.layers.RandomZoom(0.1, name="aug_zoom")(x)
-    # training=False keeps the base's BatchNormalization layers in inference mode even where they
-    # are unfrozen, so training and validation see the same network (Keras's fine-tuning advice).
-    # In finetop the base shows as one nested row with its layers below it ("mobilenetv2_1.00_32/Conv_1").
-    x = base_model(x, training=False)
     # The general head.
-    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(base_model.output)
     x = keras.layers.Dropout(0.5, name="head_dropout_1")(x)
     x = keras.layers.Dense(128, activation="relu", name="head_dense")(x)
     x = keras.layers.Dropout(0.5, name="head_dropout_2")(x)
@@ -83,7 +95,7 @@ def main():
 
     keras.utils.set_random_seed(0)
     (x, y), (x_val, y_val) = digits(args.image_size, args.train, args.val)
-    model = build(args.image_size, 10, args.unfreeze, args.weights)
+    model = build(args.image_size, 10, args.unfreeze, args.weights, x)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
