@@ -316,3 +316,19 @@ def test_two_phases_continue_one_run(run_dir, data):
     assert of_type(ev, "run")[1]["hparams"]["learning_rate"] == pytest.approx(1e-3)
     assert totals(of_type(ev, "model")[1]["layers"])[1] == n_trainable(model)
     assert [e["epoch"] for e in of_type(ev, "epoch")] == [0, 1, 2]
+
+
+def test_an_exception_in_training_ends_the_run_with_error(run_dir, data):
+    model = tiny_model()
+    x, y = data
+
+    class Boom(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        fit(model, x, y, epochs=4, batch_size=32, verbose=0, run_dir=run_dir, callbacks=[Boom()])
+    ev = read_events(run_dir)
+    assert ev[-1]["type"] == "end" and ev[-1]["reason"] == "error"
+    assert "disk full" in ev[-1]["message"]
