@@ -46,10 +46,11 @@ import Testing
         }
         let started = Date()
         let result = try Self.run(
-            python, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "Tests/PythonHelperTests"],
+            python, ["-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "Tests/PythonHelperTests"],
             timeout: 1200)
         let seconds = Int(Date().timeIntervalSince(started))
-        print("PythonHelperTests: keras \(probe.output.trimmingCharacters(in: .whitespacesAndNewlines)), pytest exit \(result.status) after \(seconds) s")
+        let summary = result.output.split(separator: "\n").last { $0.contains(" in ") } ?? ""
+        print("PythonHelperTests: keras \(probe.output.trimmingCharacters(in: .whitespacesAndNewlines)), pytest exit \(result.status) after \(seconds) s: \(summary)")
         #expect(result.status == 0, "pytest Tests/PythonHelperTests failed (exit \(result.status)):\n\(result.output.suffix(6000))")
     }
 

@@ -241,8 +241,11 @@ def test_malformed_unknown_and_stale_control_are_rejected_or_ignored(run_dir, da
         2: control(5, {"dense_hidden": False}),                              # applied
         3: control(4, {"head": False}),                                      # stale
     }, watch=("head",))
-    history = fit(model, x, y, epochs=5, batch_size=32, verbose=0, run_dir=run_dir, callbacks=[hook])
+    history = fit(model, x, y, epochs=5, batch_size=32, verbose=0, run_dir=run_dir, callbacks=[hook],
+                  validation_data=(x[:32], y[:32]))
     ev = read_events(run_dir)
+    assert all("val_loss" in e and "val_accuracy" in e["metrics"] for e in of_type(ev, "epoch"))
+    assert len(history.history["val_loss"]) == 5
     acks = of_type(ev, "control")
     assert [(a["revision"], a["status"]) for a in acks] == [(2, "rejected"), (3, "rejected"), (5, "applied")]
     assert "not valid JSON" in acks[0]["message"]

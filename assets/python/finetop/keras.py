@@ -427,7 +427,8 @@ class FinetopCallback(keras.callbacks.Callback):
                 "at the end of epoch %d" % self.last_epoch
             self.log.control(c.revision, "applied", [], "stopping %s as asked" % where)
             return
-        rows = layer_map(self.model)
+        flat = {name: (layer, ancestors) for name, layer, _, ancestors in _flatten(self.model)}
+        rows = {name: layer for name, (layer, _) in flat.items()}
         unknown = sorted(n for n in c.trainable if n not in rows)
         if unknown:
             self.log.control(c.revision, "rejected", [],
@@ -435,7 +436,9 @@ class FinetopCallback(keras.callbacks.Callback):
                              "nothing changed, training goes on"
                              % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
             return
-        todo = {n: v for n, v in c.trainable.items() if rows[n].trainable != v}
+        # A layer under a frozen nested model trains nothing whatever its own flag says.
+        todo = {n: v for n, v in c.trainable.items()
+                if rows[n].trainable != v or (v and not all(a.trainable for a in flat[n][1]))}
         if not todo:
             self.log.control(c.revision, "applied", [], "the layers already had these flags")
             return
