@@ -13,7 +13,10 @@ IMAGE_SIZE x IMAGE_SIZE x 3 so a small CPU can run a few epochs in minutes.
 
 Weights: this example uses weights=None (random initialization) because it must run without a
 download. Where you can download, pass --weights imagenet: fine-tuning a pretrained base is the
-point of the recipe (imagenet weights exist for input sizes 96, 128, 160, 192 and 224).
+point of the recipe (imagenet weights exist for input sizes 96, 128, 160, 192 and 224; e.g.
+--weights imagenet --image-size 96). With random weights the frozen base gives weak features and
+the run learns slowly — the dashboard will call it underfitting, and unfreezing more layers is
+the fix it suggests: a fine thing to try from the dashboard.
 """
 import argparse
 import os
