@@ -203,9 +203,16 @@ def _current_lr(optimizer):
     if optimizer is None:
         return None
     try:
-        return to_number(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        value = keras.ops.convert_to_numpy(optimizer.learning_rate)
     except Exception:
         return None
+    try:
+        import numpy as np
+        if value.dtype == np.float32:  # 0.001, not 0.0010000000474974513
+            return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
+    except Exception:
+        pass
+    return to_number(value)
 
 
 def hparams_of(model, callbacks=None, epochs=None, batch_size=None):
