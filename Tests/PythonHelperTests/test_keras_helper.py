@@ -335,3 +335,26 @@ def test_an_exception_in_training_ends_the_run_with_error(run_dir, data):
     ev = read_events(run_dir)
     assert ev[-1]["type"] == "end" and ev[-1]["reason"] == "error"
     assert "disk full" in ev[-1]["message"]
+
+
+def test_stop_is_honoured_within_an_epoch(run_dir, data):
+    model = tiny_model()
+    x, y = data
+
+    class MidEpoch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch == 0:
+                write_control(run_dir, control(2, stop=True))
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+    ft = FinetopCallback(run_dir=run_dir, stop_poll_interval=0)
+    history = fit(model, x, y, epochs=5, batch_size=8, verbose=0, callbacks=[MidEpoch(), ft])
+    ev = read_events(run_dir)
+    assert history.epoch == [0, 1]  # epoch 1 cut short: 12 steps in epoch 0, far fewer in 1
+    steps = [e["step"] for e in of_type(ev, "epoch")]
+    assert steps[0] == 12 and steps[1] - steps[0] < 12
+    (ack,) = of_type(ev, "control")
+    assert ack["status"] == "applied" and "during epoch 1" in ack["message"]
+    assert ev[-1]["reason"] == "stopped"

@@ -75,7 +75,10 @@ def _extend_scheduler(scheduler, optimizer):
 
 def _siblings(cb):
     """The Trainer's other callbacks (for EarlyStoppingCallback), found in a calling frame."""
-    frame = sys._getframe(2)
+    try:
+        frame = sys._getframe(2)
+    except ValueError:
+        return []
     for _ in range(6):
         if frame is None:
             break
