@@ -40,6 +40,13 @@ public struct RunBuilder: Sendable {
         s.withUTF8 { consume(line: $0) }
     }
 
+    mutating func appendBatchPoint(epoch: Int, step: Int, loss: Double) {
+        run.batches.append(epoch: epoch, step: step, loss: loss)
+    }
+
+    /// Sets run metadata (importers know some of it from outside the lines).
+    mutating func setInfo(_ info: RunInfo?) { run.info = info }
+
     mutating func skip(_ reason: String) {
         run.skippedLines += 1
         run.lastSkipReason = reason
