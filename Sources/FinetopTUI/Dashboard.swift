@@ -39,6 +39,10 @@ public final class EventsFileSource: DashboardSource {
     public var run: Run { reader.run }
 }
 
+extension RunSource: DashboardSource {
+    public var watchedPath: String { watchedFile }
+}
+
 /// The full-screen dashboard: `finetop watch`, and later the demo and `finetop run`.
 public enum Dashboard {
     /// Runs until the user quits or a signal arrives; the terminal is restored on every path.

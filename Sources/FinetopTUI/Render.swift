@@ -156,14 +156,12 @@ enum LayerTableView {
         let g = Glyphs(ascii: s.options.ascii)
         let layers = s.layers
         let paramsW = 10
-        let showClass = rect.width >= 50
+        let showClass = rect.width >= 46
         let classW = showClass ? min(20, max(10, (rect.width - paramsW - 6) / 3)) : 0
         let nameW = rect.width - 2 - (showClass ? classW + 1 : 0) - 3 - 1 - paramsW
         let head = Style(fg: .gray, bold: true)
         // Column header with the position.
-        let pending = s.pendingCount
-        var title = "Layers \(layers.count)"
-        if pending > 0 { title += " (\(pending) pending)" }
+        let title = "Layers \(layers.count)"
         var hx = rect.x + 1
         buf.text(TextWidth.pad(title, to: nameW + 1), x: hx, y: rect.y, style: head)
         hx += nameW + 1
@@ -254,7 +252,14 @@ enum TotalsView {
             let after = s.trainableAfterPending
             let d = after - t.trainable
             let sign = d >= 0 ? "+" : "-"
-            let text = "After \(pending) pending: trainable \(KerasFormat.count(after)) (\(sign)\(KerasFormat.count(abs(d))))"
+            let arrow = s.options.ascii ? "->" : "→"
+            let n = KerasFormat.count(after), dn = "(\(sign)\(KerasFormat.count(abs(d))))"
+            let forms = [
+                "After \(pending) pending: trainable \(n) \(dn)",
+                "Pending \(pending): trainable \(n) \(dn)",
+                "Pending \(pending) \(arrow) trainable \(n)",
+            ]
+            let text = forms.first { TextWidth.of($0) <= rect.width - 2 } ?? forms[2]
             buf.text(text, x: rect.x + 1, y: rect.y + 3, style: Style(fg: .yellow, bold: true), maxWidth: rect.width - 1)
         } else if let reason = s.readOnlyReason {
             buf.text("read-only: \(reason)", x: rect.x + 1, y: rect.y + 3, style: Style(fg: .gray), maxWidth: rect.width - 1)

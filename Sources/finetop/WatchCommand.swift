@@ -19,7 +19,7 @@ struct WatchCommand: ParsableCommand {
         guard isatty(1) == 1, isatty(0) == 1 else {
             fail("the dashboard needs a terminal; for a text report use `finetop diagnose \(path)`")
         }
-        let source = try Self.source(for: path)
+        let source = Self.source(for: path)
         let options = DashboardOptions.detect(environment: Self.environment, noColorFlag: noColor)
         do {
             try Dashboard.run(source: source, options: options)
@@ -28,20 +28,32 @@ struct WatchCommand: ParsableCommand {
         }
     }
 
-    /// Picks the reader for a path: a run directory or an events.jsonl is live and steerable.
-    static func source(for path: String) throws -> DashboardSource {
+    /// Picks the reader for a path: a run directory or an events.jsonl is live and steerable;
+    /// other logs are read-only. A run directory the job has not written to yet is watched empty.
+    static func source(for path: String) -> DashboardSource {
         var p = path
         while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
-        guard FileSystem.exists(p) else { fail("\(path): no such file or directory") }
-        if FileSystem.isDirectory(p) {
+        do {
+            return try RunSource(path: p)
+        } catch {
             let events = p + "/" + RunFiles.events
-            return EventsFileSource(eventsPath: events, runDirectory: p)
+            if FileSystem.isDirectory(p) && !FileSystem.exists(events) && isEmptyDirectory(p) {
+                return EventsFileSource(eventsPath: events, runDirectory: p)
+            }
+            fail(error.description)
         }
-        if p.hasSuffix(".jsonl") {
-            let dir = p.lastIndex(of: "/").map { String(p[..<$0]) } ?? "."
-            return EventsFileSource(eventsPath: p, runDirectory: dir.isEmpty ? "/" : dir)
+    }
+
+    static func isEmptyDirectory(_ path: String) -> Bool {
+        guard let d = opendir(path) else { return false }
+        defer { closedir(d) }
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." && name != RunFiles.control { return false }
         }
-        fail("\(path): only run directories and events.jsonl files can be watched in this build; try `finetop diagnose \(path)`")
+        return true
     }
 
     static var environment: [String: String] {
