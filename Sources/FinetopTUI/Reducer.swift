@@ -80,9 +80,13 @@ private func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
         s.searchQuery = ""
     case .char("n"): findNext(&s, forward: true, includingCursor: false)
     case .char("N"): findNext(&s, forward: false, includingCursor: false)
-    case .char(" "): return toggleUnderCursor(&s)
-    case .char("u"): return unfreezeFromCursor(&s)
-    case .char("f"): return freezeToCursor(&s)
+    case .char(" "), .char("u"), .char("f"):
+        if let why = s.readOnlyReason {
+            s.message = StatusMessage("read-only: \(why)", .warning)
+            return []
+        }
+        if key == .char(" ") { return toggleUnderCursor(&s) }
+        return key == .char("u") ? unfreezeFromCursor(&s) : freezeToCursor(&s)
     case .char("a"): return applyTopSuggestion(&s)
     case .char("s"):
         if let why = s.readOnlyReason {
