@@ -32,16 +32,32 @@ public final class EventsReader {
 
     private var fd: Int32 = -1
     private var identity: (dev: UInt64, ino: UInt64) = (0, 0)
-    private var buffer: [UInt8] = []
-    private var pending = 0          // bytes of an unfinished line at the start of `buffer`
+    /// Bytes read but not consumed: an unfinished line at the start of `storage`.
+    private var storage: UnsafeMutablePointer<UInt8>
+    private var capacity = 0
+    private var pending = 0
     private var discarding = false   // inside an over-long line, dropping bytes until its end
 
     public init(path: String, format: LogFormat = .eventsFile) {
         self.path = path
         builder = RunBuilder(format: format)
+        capacity = Self.chunkBytes
+        storage = .allocate(capacity: capacity)
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit {
+        if fd >= 0 { close(fd) }
+        storage.deallocate()
+    }
+
+    private func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: n)
+        bigger.update(from: storage, count: pending)
+        storage.deallocate()
+        storage = bigger
+        capacity = n
+    }
 
     public var run: Run { builder.snapshot }
 
@@ -81,32 +97,23 @@ public final class EventsReader {
         let before = (builder.run.epochs.count, builder.run.batches.count, builder.run.skippedLines)
         var tookLines = false
         while true {
-            if buffer.count < pending + Self.chunkBytes {
-                buffer.append(contentsOf: repeatElement(0, count: pending + Self.chunkBytes - buffer.count))
-            }
-            let fileOffset = offset + pending
-            let n = buffer.withUnsafeMutableBytes { raw -> Int in
-                pread(fd, raw.baseAddress! + pending, Self.chunkBytes, off_t(fileOffset))
-            }
+            reserve(pending + Self.chunkBytes)
+            let n = pread(fd, storage + pending, Self.chunkBytes, off_t(offset + pending))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw ReadError(path: path, problem: Self.explain(errno))
             }
             if n == 0 { break }
-            let filled = pending + n
-            let consumed = buffer.withUnsafeBufferPointer { processLines($0, filled: filled) }
+            // The first `pending` bytes hold no newline: search only what is new.
+            let consumed = processLines(filled: pending + n, searchFrom: pending)
             if consumed > 0 { tookLines = true }
             offset += consumed
-            let rest = filled - consumed
+            let rest = pending + n - consumed
             if discarding {
                 offset += rest      // drop the over-long line's bytes as they come
                 pending = 0
             } else {
-                if consumed > 0 && rest > 0 {
-                    buffer.withUnsafeMutableBufferPointer { b in
-                        _ = memmove(b.baseAddress!, b.baseAddress! + consumed, rest)
-                    }
-                }
+                if consumed > 0 && rest > 0 { memmove(storage, storage + consumed, rest) }
                 pending = rest
                 if pending >= Self.maxLineBytes {
                     discarding = true
@@ -116,27 +123,33 @@ public final class EventsReader {
             }
             if n < Self.chunkBytes { break }
         }
-        if buffer.count > 4 * Self.chunkBytes && pending < Self.chunkBytes {
-            buffer = Array(buffer[0..<pending])   // give back memory after a huge line
+        if capacity > 4 * Self.chunkBytes && pending < Self.chunkBytes {
+            // Give back the memory a huge line needed.
+            let small = UnsafeMutablePointer<UInt8>.allocate(capacity: Self.chunkBytes)
+            small.update(from: storage, count: pending)
+            storage.deallocate()
+            storage = small
+            capacity = Self.chunkBytes
         }
         let after = (builder.run.epochs.count, builder.run.batches.count, builder.run.skippedLines)
         return tookLines || before != after
     }
 
-    /// Consumes the complete lines in `bytes[0..<filled]`; returns how many bytes that was.
-    private func processLines(_ bytes: UnsafeBufferPointer<UInt8>, filled: Int) -> Int {
-        guard let base = bytes.baseAddress else { return 0 }
+    /// Consumes the complete lines in `storage[0..<filled]`; returns how many bytes that was.
+    private func processLines(filled: Int, searchFrom: Int) -> Int {
         var start = 0
-        while start < filled {
-            guard let nl = memchr(base + start, 0x0A, filled - start) else { break }
-            let end = base.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+        var from = searchFrom
+        while from < filled {
+            guard let nl = memchr(storage + from, 0x0A, filled - from) else { break }
+            let end = storage.distance(to: nl.assumingMemoryBound(to: UInt8.self))
             if discarding {
                 discarding = false
                 builder.skip("line longer than \(Self.maxLineBytes >> 20) MB")
             } else {
-                builder.consume(line: UnsafeBufferPointer(start: base + start, count: end - start))
+                builder.consume(line: UnsafeBufferPointer(start: storage + start, count: end - start))
             }
             start = end + 1
+            from = start
         }
         return start
     }

@@ -319,8 +319,8 @@ struct JSONCursor {
     }
 
     /// Reads a JSON number, or Python's `NaN`, `Infinity`, `-Infinity`.
-    /// Up to 19 significant digits with a small exponent are computed directly (within one ulp);
-    /// anything else goes through the C library.
+    /// Always correctly rounded. Common numbers (up to 19 significant digits, small exponents) are
+    /// computed directly; anything else goes through the standard library.
     @inline(__always) mutating func readNumber() -> Double? {
         let start = i
         var neg = false
@@ -337,12 +337,13 @@ struct JSONCursor {
         }
         var mantissa: UInt64 = 0
         var digits = 0
+        var dropped = false   // significant digits beyond the 19 the mantissa holds
         var exp10 = 0
         let intStart = i
         while i < end {
             let d = base[i] &- 0x30
             if d > 9 { break }
-            if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(d); if mantissa != 0 { digits += 1 } } else { exp10 += 1 }
+            if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(d); if mantissa != 0 { digits += 1 } } else { exp10 += 1; dropped = dropped || d != 0 }
             i += 1
         }
         if i == intStart { i = start; return nil }
@@ -350,10 +351,24 @@ struct JSONCursor {
         if i < end && base[i] == UInt8(ascii: ".") {
             i += 1
             let fracStart = i
+            // Eight digits at a time while they fit in the mantissa (the SWAR trick of fast_float).
+            while digits + 8 <= 19 && end - i >= 8 {
+                let chunk = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self).littleEndian
+                guard Self.isEightDigits(chunk) else { break }
+                let eight = Self.eightDigitsValue(chunk)
+                if mantissa == 0 && eight == 0 {
+                    // Leading zeros: they only move the decimal point.
+                } else {
+                    mantissa = mantissa &* 100_000_000 &+ eight
+                    digits += mantissa == eight ? Self.significantDigits(eight) : 8
+                }
+                exp10 -= 8
+                i += 8
+            }
             while i < end {
                 let d = base[i] &- 0x30
                 if d > 9 { break }
-                if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(d); exp10 -= 1; if mantissa != 0 { digits += 1 } }
+                if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(d); exp10 -= 1; if mantissa != 0 { digits += 1 } } else { dropped = dropped || d != 0 }
                 i += 1
             }
             if i == fracStart { i = start; return nil }
@@ -374,12 +389,46 @@ struct JSONCursor {
             exp10 += eneg ? -e : e
         }
         if mantissa == 0 { return neg ? -0.0 : 0.0 }
-        if exp10 >= -22 && exp10 <= 22 {
+        // Exact and correctly rounded: both operands are exact doubles, one IEEE operation (Clinger).
+        if !dropped && mantissa <= 1 << 53 && exp10 >= -22 && exp10 <= 22 {
             var v = Double(mantissa)
             if exp10 < 0 { v /= pow10Table[-exp10] } else { v *= pow10Table[exp10] }
             return neg ? -v : v
         }
+        #if arch(x86_64) || arch(i386)
+        // Python writes 17 significant digits: one rounding in 64-bit precision, then to 53 bits.
+        // That second rounding is wrong only when the first lands exactly on a midpoint; those
+        // rare values take the slow path, so the result is always correctly rounded.
+        if !dropped && exp10 >= -27 && exp10 <= 27 {
+            let m = Float80(mantissa)
+            let r = exp10 < 0 ? m / pow10Extended[-exp10] : m * pow10Extended[exp10]
+            if r.significandBitPattern & 0x7FF != 0x400 {
+                let v = Double(r)
+                return neg ? -v : v
+            }
+        }
+        #endif
         return slowNumber(start: start, count: i - start)
+    }
+
+    @inline(__always) static func isEightDigits(_ v: UInt64) -> Bool {
+        ((v & 0xF0F0_F0F0_F0F0_F0F0) | (((v &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)) == 0x3333_3333_3333_3333
+    }
+
+    /// The value of eight ASCII digits loaded little-endian (first digit in the low byte).
+    @inline(__always) static func eightDigitsValue(_ chunk: UInt64) -> UInt64 {
+        var v = chunk &- 0x3030_3030_3030_3030
+        v = (v &* 10) &+ (v >> 8)
+        v = (((v & 0x0000_00FF_0000_00FF) &* 0x000F_4240_0000_0064)
+            &+ (((v >> 16) & 0x0000_00FF_0000_00FF) &* 0x0000_2710_0000_0001)) >> 32
+        return v & 0xFFFF_FFFF
+    }
+
+    @inline(__always) static func significantDigits(_ v: UInt64) -> Int {
+        var n = 0
+        var x = v
+        while x > 0 { n += 1; x /= 10 }
+        return n
     }
 
     private func slowNumber(start: Int, count: Int) -> Double? {
@@ -393,3 +442,12 @@ private let pow10Table: [Double] = (0...22).map { (k: Int) -> Double in
     for _ in 0..<k { v *= 10 }
     return v
 }
+
+#if arch(x86_64) || arch(i386)
+/// 10^0 … 10^27, all exact in 64-bit precision (5^27 < 2^64).
+private let pow10Extended: [Float80] = (0...27).map { (k: Int) -> Float80 in
+    var v: Float80 = 1
+    for _ in 0..<k { v *= 10 }
+    return v
+}
+#endif

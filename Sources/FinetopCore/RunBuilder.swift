@@ -1,8 +1,17 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Turns run-format lines (events.jsonl) into a `Run`. Malformed lines are counted, never fatal.
 public struct RunBuilder: Sendable {
     public private(set) var run: Run
     /// Metric names seen in batch lines, by their raw bytes, so the hot path does not allocate.
-    private var batchMetricNames: [([UInt8], String)] = []
+    /// Batch metric names seen so far: their first 8 bytes packed, their bytes, their column.
+    private var metricWords: [UInt64] = []
+    private var metricBytes: [[UInt8]] = []
+    private var metricColumn: [Int] = []
     private var currentEpoch = 0
 
     public init(format: LogFormat = .eventsFile) {
@@ -70,23 +79,23 @@ public struct RunBuilder: Sendable {
                 guard let key = c.readRawString() else { return slowPath(&c) }
                 guard c.consume(UInt8(ascii: ":")) else { return "not valid JSON" }
                 c.skipSpace()
-                let k = UnsafeBufferPointer(start: c.base + key.start, count: key.count)
-                switch key.count {
-                case 4 where k.elementsEqual("type".utf8):
+                let k = key.count <= 8 ? Packed.word(c.base + key.start, key.count) : 0
+                switch k {
+                case Packed.type:
                     guard let v = c.readRawString() else { return c.skipValue() ? "\"type\" is not a string" : "not valid JSON" }
-                    kind = Self.kind(UnsafeBufferPointer(start: c.base + v.start, count: v.count))
-                case 5 where k.elementsEqual("epoch".utf8):
+                    kind = Self.kind(v.count <= 8 ? Packed.word(c.base + v.start, v.count) : 0)
+                case Packed.epoch:
                     guard readOptionalNumber(&c, into: &epoch) else { badField = badField ?? "epoch"; break }
-                case 4 where k.elementsEqual("step".utf8):
+                case Packed.step:
                     guard readOptionalNumber(&c, into: &step) else { badField = badField ?? "step"; break }
-                case 4 where k.elementsEqual("loss".utf8):
+                case Packed.loss:
                     if c.matchWord("null") { lossIsNull = true; break }
                     guard readOptionalNumber(&c, into: &loss) else { badField = badField ?? "loss"; break }
-                case 8 where k.elementsEqual("val_loss".utf8):
+                case Packed.valLoss:
                     guard readOptionalNumber(&c, into: &valLoss) else { badField = badField ?? "val_loss"; break }
-                case 4 where k.elementsEqual("time".utf8):
+                case Packed.time:
                     guard readOptionalNumber(&c, into: &time) else { badField = badField ?? "time"; break }
-                case 7 where k.elementsEqual("metrics".utf8):
+                case Packed.metrics:
                     metricsAt = c.i
                     guard c.skipValue() else { return "not valid JSON" }
                 default:
@@ -132,14 +141,16 @@ public struct RunBuilder: Sendable {
         }
     }
 
-    private static func kind(_ v: UnsafeBufferPointer<UInt8>) -> Kind {
-        if v.elementsEqual("batch".utf8) { return .batch }
-        if v.elementsEqual("epoch".utf8) { return .epoch }
-        if v.elementsEqual("run".utf8) { return .run }
-        if v.elementsEqual("model".utf8) { return .model }
-        if v.elementsEqual("control".utf8) { return .control }
-        if v.elementsEqual("end".utf8) { return .end }
-        return .unknown
+    private static func kind(_ word: UInt64) -> Kind {
+        switch word {
+        case Packed.batch: return .batch
+        case Packed.epoch: return .epoch
+        case Packed.run: return .run
+        case Packed.model: return .model
+        case Packed.control: return .control
+        case Packed.end: return .end
+        default: return .unknown
+        }
     }
 
     private static func wholeNumber(_ d: Double) -> Int? {
@@ -162,29 +173,40 @@ public struct RunBuilder: Sendable {
         if c.consume(UInt8(ascii: "}")) { return }
         while true {
             c.skipSpace()
-            let name: String
+            let column: Int?
             if let raw = c.readRawString() {
-                name = batchMetricName(UnsafeBufferPointer(start: c.base + raw.start, count: raw.count))
+                column = batchMetricColumn(UnsafeBufferPointer(start: c.base + raw.start, count: raw.count))
             } else if let s = c.readString() {
-                name = s
+                column = s == "loss" ? nil : run.batches.metricIndex(s)
             } else { return }
             guard c.consume(UInt8(ascii: ":")) else { return }
             c.skipSpace()
             if let v = c.readNumber() {
-                if name != "loss" { run.batches.setMetric(name, v) }
+                if let column { run.batches.setMetric(at: column, v) }
             } else if !c.skipValue() { return }
             if c.consume(UInt8(ascii: ",")) { continue }
             return
         }
     }
 
-    private mutating func batchMetricName(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
-        for (raw, name) in batchMetricNames where raw.count == bytes.count && raw.elementsEqual(bytes) {
-            return name
+    /// The batch column for a metric name given as raw bytes; allocates only the first time.
+    private mutating func batchMetricColumn(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard let base = bytes.baseAddress else { return nil }
+        let w = Packed.word(base, min(bytes.count, 8))
+        for i in metricWords.indices where metricWords[i] == w && metricBytes[i].count == bytes.count {
+            if bytes.count <= 8 || metricBytes[i].withUnsafeBufferPointer({ $0.baseAddress.map { memcmp($0, base, bytes.count) == 0 } ?? false }) {
+                return metricColumn[i]
+            }
         }
         let name = String(decoding: bytes, as: UTF8.self)
-        if batchMetricNames.count < 64 { batchMetricNames.append((Array(bytes), name)) }
-        return name
+        if name == "loss" { return nil }
+        let column = run.batches.metricIndex(name)
+        if metricWords.count < 256 {
+            metricWords.append(w)
+            metricBytes.append(Array(bytes))
+            metricColumn.append(column)
+        }
+        return column
     }
 
     private func readEpochMetrics(_ c: inout JSONCursor, into values: inout [String: Double]) -> Bool {
@@ -335,5 +357,38 @@ public struct RunBuilder: Sendable {
         let changed = (v["changed"]?.array ?? []).compactMap(\.string)
         run.acks.append(ControlAck(revision: revision, status: status, changed: changed, message: v["message"]?.string))
         return nil
+    }
+}
+
+/// Keys and type names of up to 8 bytes packed little-endian into one word, so the hot path
+/// compares a key with one integer comparison. (A test checks each constant against its text.)
+enum Packed {
+    static let type: UInt64 = 0x6570_7974
+    static let epoch: UInt64 = 0x68_636f_7065
+    static let step: UInt64 = 0x7065_7473
+    static let loss: UInt64 = 0x7373_6f6c
+    static let valLoss: UInt64 = 0x7373_6f6c_5f6c_6176
+    static let time: UInt64 = 0x656d_6974
+    static let metrics: UInt64 = 0x73_6369_7274_656d
+    static let batch: UInt64 = 0x68_6374_6162
+    static let run: UInt64 = 0x6e_7572
+    static let model: UInt64 = 0x6c_6564_6f6d
+    static let control: UInt64 = 0x6c_6f72_746e_6f63
+    static let end: UInt64 = 0x64_6e65
+
+    /// The first `count` (≤ 8) bytes at `p` as a little-endian word; 0 for an empty key.
+    @inline(__always) static func word(_ p: UnsafePointer<UInt8>, _ count: Int) -> UInt64 {
+        var w: UInt64 = 0
+        var k = count - 1
+        while k >= 0 {
+            w = w << 8 | UInt64(p[k])
+            k -= 1
+        }
+        return w
+    }
+
+    static func word(_ s: String) -> UInt64 {
+        var copy = s
+        return copy.withUTF8 { b in b.baseAddress.map { word($0, min(b.count, 8)) } ?? 0 }
     }
 }

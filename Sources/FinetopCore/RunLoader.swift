@@ -116,9 +116,9 @@ public enum RunLoader {
         let firstLine = String(decoding: body.prefix { $0 != 0x0A && $0 != 0x0D }, as: UTF8.self)
         let header = CSVTable.records(firstLine).first?.map { $0.trimmingSpaces() } ?? []
         if header.contains("epoch") && header.count >= 2 {
-            let lightningLike = header.contains("step")
-                && header.contains { $0.hasPrefix("train_") || $0.hasSuffix("_step") || $0.hasSuffix("_epoch") || $0.hasPrefix("val_") }
-                && header.first != "epoch" || header.contains { $0.hasSuffix("_step") || $0.hasSuffix("_epoch") }
+            // Keras's CSVLogger writes one row per epoch and never a "step" column; Lightning always adds
+            // "step", and "_step"/"_epoch" suffixes when a value is logged both ways.
+            let lightningLike = header.contains("step") || header.contains { $0.hasSuffix("_step") || $0.hasSuffix("_epoch") }
             return lightningLike ? .lightningCSV : .kerasCSV
         }
         throw ReadError(path: path, problem: "is not a format finetop reads; " + expected)

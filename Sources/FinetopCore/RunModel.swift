@@ -152,8 +152,16 @@ public struct BatchSeries: Sendable, Equatable {
     public private(set) var steps: [Int64] = []
     public private(set) var epochs: [Int32] = []
     public private(set) var loss: [Double] = []
-    /// Extra per-batch metrics, aligned with `steps`; NaN where a line did not report it.
-    public private(set) var metrics: [String: [Double]] = [:]
+    /// Names of the extra per-batch metrics, in the order first seen.
+    public private(set) var metricNames: [String] = []
+    /// One column per name in `metricNames`, aligned with `steps` (after `alignMetrics`); NaN
+    /// where a line did not report it. Columns by index keep the reader's hot path free of hashing.
+    public private(set) var metricColumns: [[Double]] = []
+
+    /// Extra per-batch metrics by name.
+    public var metrics: [String: [Double]] {
+        Dictionary(uniqueKeysWithValues: zip(metricNames, metricColumns))
+    }
 
     public init() {}
     public var count: Int { steps.count }
@@ -170,11 +178,24 @@ public struct BatchSeries: Sendable, Equatable {
         loss.append(value)
     }
 
+    /// The column index of a metric, adding an empty column the first time it is seen.
+    public mutating func metricIndex(_ name: String) -> Int {
+        if let i = metricNames.firstIndex(of: name) { return i }
+        metricNames.append(name)
+        metricColumns.append([])
+        return metricNames.count - 1
+    }
+
     /// Sets a metric for the point appended last.
     public mutating func setMetric(_ name: String, _ value: Double) {
+        setMetric(at: metricIndex(name), value)
+    }
+
+    /// Sets the metric in column `index` for the point appended last.
+    public mutating func setMetric(at index: Int, _ value: Double) {
         let n = steps.count
-        guard n > 0 else { return }
-        Self.place(value, at: n - 1, in: &metrics[name, default: []])
+        guard n > 0, metricColumns.indices.contains(index) else { return }
+        Self.place(value, at: n - 1, in: &metricColumns[index])
     }
 
     private static func place(_ value: Double, at index: Int, in column: inout [Double]) {
@@ -189,13 +210,12 @@ public struct BatchSeries: Sendable, Equatable {
     /// Pads metrics that recent lines did not report, so every column has one value per step.
     public mutating func alignMetrics() {
         let n = steps.count
-        for key in Array(metrics.keys) {
-            metrics[key, default: []].padNaN(to: n)
-        }
+        for i in metricColumns.indices { metricColumns[i].padNaN(to: n) }
     }
 
     public func values(of metric: String) -> [Double]? {
-        metric == "loss" ? loss : metrics[metric]
+        if metric == "loss" { return loss }
+        return metricNames.firstIndex(of: metric).map { metricColumns[$0] }
     }
 
     public static func == (a: BatchSeries, b: BatchSeries) -> Bool {

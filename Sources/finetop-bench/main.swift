@@ -1,1 +1,170 @@
-print("bench")
+// The benchmark: load speed of the run-format reader (and, with the dashboard, frame time).
+//
+//     swift run -c release finetop-bench [--events N] [--file PATH] [--keep]
+//
+// With --file naming an existing file, that file is loaded as it is (nothing is generated).
+//
+// It writes N events (default 1,000,000: batch lines, one epoch line per 1,000) the way Python's
+// json.dumps writes them, loads them with the same reader the dashboard uses, and prints MB/s,
+// events/s and bytes per stored point. If a Python with orjson is found (FINETOP_PYTHON, .venv,
+// python3) it times orjson.loads over the same lines for comparison.
+import FinetopCore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Options {
+    var events = 1_000_000
+    var file: String?
+    var keep = false
+    init(_ args: [String]) {
+        var it = args.dropFirst().makeIterator()
+        while let a = it.next() {
+            switch a {
+            case "--events": events = Int(it.next() ?? "") ?? events
+            case "--file": file = it.next()
+            case "--keep": keep = true
+            default:
+                print("usage: finetop-bench [--events N] [--file PATH] [--keep]")
+                exit(2)
+            }
+        }
+    }
+}
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func maxRSSBytes() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss * 1024
+}
+
+/// Python-like lines: `json.dumps` separators and shortest round-trip floats.
+func generate(_ path: String, events: Int) throws -> Int {
+    var rng = SplitMix(seed: 42)
+    FileManager.default.createFile(atPath: path, contents: nil)
+    guard let h = FileHandle(forWritingAtPath: path) else { throw CocoaError(.fileWriteUnknown) }
+    var out = ""
+    out.reserveCapacity(8 << 20)
+    var bytes = 0
+    var epoch = 0
+    out += #"{"type": "run", "version": 1, "framework": "bench", "framework_version": "1", "run_id": "bench", "started": 1763900000, "hparams": {"epochs": \#(events / 1000)}}"# + "\n"
+    for i in 0..<events {
+        let loss = 2.0 * exp(-Double(i) / Double(events) * 3) + rng.unit() * 0.1
+        if i % 1000 == 999 {
+            out += #"{"type": "epoch", "epoch": \#(epoch), "step": \#(i), "loss": \#(loss), "val_loss": \#(loss * 1.1 + rng.unit() * 0.01), "metrics": {"accuracy": \#(rng.unit()), "val_accuracy": \#(rng.unit())}, "time": \#(Double(i) * 0.01)}"# + "\n"
+            epoch += 1
+        } else {
+            out += #"{"type": "batch", "epoch": \#(epoch), "step": \#(i), "loss": \#(loss), "metrics": {"accuracy": \#(rng.unit())}}"# + "\n"
+        }
+        if out.utf8.count > 4 << 20 {
+            bytes += out.utf8.count
+            h.write(out.data(using: .utf8) ?? Data())
+            out.removeAll(keepingCapacity: true)
+        }
+    }
+    bytes += out.utf8.count
+    h.write(out.data(using: .utf8) ?? Data())
+    h.closeFile()
+    return bytes
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+func findPython() -> String? {
+    var candidates: [String] = []
+    if let p = ProcessInfo.processInfo.environment["FINETOP_PYTHON"] { candidates.append(p) }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    candidates += [root + "/.venv/bin/python", "/usr/bin/python3", "/usr/local/bin/python3"]
+    for c in candidates where FileManager.default.isExecutableFile(atPath: c) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: c)
+        p.arguments = ["-c", "import orjson"]
+        p.standardError = FileHandle.nullDevice
+        try? p.run()
+        p.waitUntilExit()
+        if p.terminationStatus == 0 { return c }
+    }
+    return nil
+}
+
+func orjsonSeconds(python: String, file: String) -> Double? {
+    let script = """
+        import orjson, time
+        t = time.perf_counter()
+        n = 0
+        with open(\(JSONText.string(file)), "rb") as f:
+            for line in f:
+                orjson.loads(line)
+                n += 1
+        print(time.perf_counter() - t)
+        """
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: python)
+    p.arguments = ["-c", script]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    do { try p.run() } catch { return nil }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+}
+
+let options = Options(CommandLine.arguments)
+let path = options.file ?? NSTemporaryDirectory() + "finetop-bench-\(getpid())/events.jsonl"
+try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+let bytes: Int
+if let existing = options.file, let attrs = try? FileManager.default.attributesOfItem(atPath: existing),
+   let size = attrs[.size] as? Int, size > 0 {
+    bytes = size   // reuse a file made before (or a real log) as it is
+} else {
+    print("generating \(options.events) events…")
+    bytes = try generate(path, events: options.events)
+}
+let mb = Double(bytes) / 1e6
+
+// Warm the page cache so both readers measure parsing, not the disk.
+_ = try? Data(contentsOf: URL(fileURLWithPath: path))
+
+let rssBefore = maxRSSBytes()
+var best = Double.infinity
+var run = Run(format: .eventsFile)
+for _ in 0..<3 {
+    let t0 = now()
+    let reader = EventsReader(path: path)
+    try reader.poll()
+    run = reader.run
+    best = min(best, now() - t0)
+}
+let points = run.batches.count + run.batches.metrics.values.reduce(0) { $0 + $1.count }
+let stored = run.batches.steps.count * 8 + run.batches.epochs.count * 4 + run.batches.loss.count * 8
+    + run.batches.metrics.values.reduce(0) { $0 + $1.count * 8 }
+let events = run.batches.count + run.epochs.count
+print(String(format: "load:   %.1f MB, %d events in %.3f s  →  %.0f MB/s, %.2f M events/s", mb, events, best, mb / best, Double(events) / best / 1e6))
+print("        \(run.batches.count) batch points, \(run.epochs.count) epochs, \(run.skippedLines) skipped lines")
+print(String(format: "memory: %.1f bytes per stored point (%d values, %.1f MB of columns; max RSS grew %.1f MB)",
+             Double(stored) / Double(max(points, 1)), points, Double(stored) / 1e6, Double(maxRSSBytes() - rssBefore) / 1e6))
+if let python = findPython(), let t = orjsonSeconds(python: python, file: path) {
+    print(String(format: "orjson: %.3f s (%.0f MB/s) for the same lines one by one  →  finetop is %.1f× faster", t, mb / t, t / best))
+} else {
+    print("orjson: no Python with orjson found (set FINETOP_PYTHON); comparison skipped")
+}
+if !options.keep && options.file == nil { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
