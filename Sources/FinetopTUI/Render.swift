@@ -314,20 +314,30 @@ enum DiagnosisPanel {
             if d.confidence > 0 { head += " \(g.dot) \(Int((d.confidence * 100).rounded()))% sure" }
         }
         lines.append((head, labelStyle(d.label)))
+        var evidence: [(String, Style)] = []
         for e in d.evidence {
             for (k, part) in wrap(shown(s, e), width: w - 2).enumerated() {
-                lines.append(((k == 0 ? "\(g.dot) " : "  ") + part, .plain))
+                evidence.append(((k == 0 ? "\(g.dot) " : "  ") + part, .plain))
             }
         }
+        var suggestions: [[(String, Style)]] = []
         for (i, sug) in d.suggestions.enumerated() {
             var text = shown(s, sug.text)
             if i == 0 && sug.action != nil { text += "  [a] apply" }
             let prefix = g.arrow + " "
-            for (k, part) in wrap(text, width: w - TextWidth.of(prefix)).enumerated() {
-                let pad = String(repeating: " ", count: TextWidth.of(prefix))
-                lines.append(((k == 0 ? prefix : pad) + part, i == 0 ? Style(fg: .cyan, bold: true) : Style(fg: .cyan)))
-            }
+            let pad = String(repeating: " ", count: TextWidth.of(prefix))
+            let style = i == 0 ? Style(fg: .cyan, bold: true) : Style(fg: .cyan)
+            suggestions.append(wrap(text, width: w - TextWidth.of(prefix)).enumerated().map { k, part in
+                ((k == 0 ? prefix : pad) + part, style)
+            })
         }
+        // On a short panel the top suggestion (what to do) beats the later evidence lines.
+        let room = rect.height - 1
+        let topSuggestion = suggestions.first ?? []
+        let reserved = min(topSuggestion.count, max(0, room - min(evidence.count, 2)))
+        lines += evidence.prefix(max(0, room - reserved))
+        lines += topSuggestion
+        for more in suggestions.dropFirst() { lines += more }
         for (i, line) in lines.prefix(rect.height).enumerated() {
             buf.text(line.0, x: rect.x + 1, y: rect.y + i, style: line.1, maxWidth: w)
         }
