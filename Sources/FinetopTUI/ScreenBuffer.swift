@@ -152,7 +152,9 @@ public enum TextWidth {
 
     public static func of(_ s: Unicode.Scalar) -> Int {
         let v = s.value
-        if v < 0x20 || (v >= 0x7F && v < 0xA0) { return 1 }   // neutralized to one `?`
+        if v < 0x300 { return 1 }   // ASCII and Latin-1 (controls are neutralized to one `?`)
+        // The dashboard's own glyphs (arrows, box drawing, blocks, braille): the hot path of a frame.
+        if (0x2190...0x21FF).contains(v) || (0x2500...0x25FC).contains(v) || (0x2800...0x28FF).contains(v) { return 1 }
         switch s.properties.generalCategory {
         case .nonspacingMark, .enclosingMark, .format: return 0
         default: break
