@@ -150,11 +150,11 @@ public enum Dashboard {
             let now = Clock.now
             if now - lastTick >= 1 {
                 lastTick = now
-                let before = render(state).lines[0]
+                let before = Header.livenessText(state)
                 let (next, _) = reduce(state, .tick(now: now))
                 state = next
-                // Only the header reads the clock: redraw when it changes (stale, …).
-                if render(state).lines[0] != before { dirty = true }
+                // Only the header reads the clock: redraw when what it says changes (stale, …).
+                if Header.livenessText(state) != before { dirty = true }
             }
         }
     }

@@ -121,12 +121,7 @@ enum Header {
         }
         let (k, n) = s.epochCounter
         parts.append((n.map { "epoch \(k)/\($0)" } ?? "epoch \(k)", .plain))
-        switch s.liveness {
-        case .live: parts.append(("live", Style(fg: .green, bold: true)))
-        case .finished(let reason): parts.append(("finished (\(shown(s, reason)))", Style(fg: .blue, bold: true)))
-        case .stale(let secs): parts.append(("stale: no writes for \(duration(secs))", Style(fg: .yellow, bold: true)))
-        case .log: parts.append(("read-only log", Style(fg: .blue)))
-        }
+        parts.append((livenessText(s), livenessStyle(s.liveness)))
         if s.run.skippedLines > 0 {
             parts.append(("\(s.run.skippedLines) skipped line\(s.run.skippedLines == 1 ? "" : "s")", Style(fg: .yellow)))
         }
@@ -140,6 +135,25 @@ enum Header {
             x += buf.text(TextWidth.truncate(text, to: limit - x, ascii: s.options.ascii), x: x, y: 0, style: style, maxWidth: limit - x)
         }
         if x < limit { buf.text(" ", x: x, y: 0) }
+    }
+
+    /// The clock-dependent part of the header; the loop redraws on a tick only when it changes.
+    static func livenessText(_ s: AppState) -> String {
+        switch s.liveness {
+        case .live: return "live"
+        case .finished(let reason): return "finished (\(shown(s, reason)))"
+        case .stale(let secs): return "stale: no writes for \(duration(secs))"
+        case .log: return "read-only log"
+        }
+    }
+
+    static func livenessStyle(_ l: Liveness) -> Style {
+        switch l {
+        case .live: return Style(fg: .green, bold: true)
+        case .finished: return Style(fg: .blue, bold: true)
+        case .stale: return Style(fg: .yellow, bold: true)
+        case .log: return Style(fg: .blue)
+        }
     }
 
     static func duration(_ secs: Double) -> String {
