@@ -312,11 +312,22 @@ enum LossChart {
             buf.text(TextWidth.pad(NumberFormat.short(v), to: labelW, right: true), x: rect.x, y: plot.y + r, style: axisStyle)
         }
 
-        // Batch columns first (background).
+        // Batch values first (background): the min and max of each dot column as two thin
+        // outlines, filled only where the band is narrow, so the epoch lines stay readable.
+        var prevBand: (lo: Int, hi: Int)?
         for c in 0..<min(dotW, cols.lo.count) {
             let a = transform(cols.lo[c]), b = transform(cols.hi[c])
-            guard a.isFinite, b.isFinite else { continue }
-            canvas.column(c, from: py(a), to: py(b), layer: 0)
+            guard a.isFinite, b.isFinite else { prevBand = nil; continue }
+            let yLo = py(a), yHi = py(b)
+            if abs(yLo - yHi) <= 2 { canvas.column(c, from: yLo, to: yHi, layer: 0) }
+            if let p = prevBand {
+                canvas.line(c - 1, p.lo, c, yLo, layer: 0)
+                canvas.line(c - 1, p.hi, c, yHi, layer: 0)
+            } else {
+                canvas.set(c, yLo, layer: 0)
+                canvas.set(c, yHi, layer: 0)
+            }
+            prevBand = (yLo, yHi)
         }
         func series(_ ys: [Double], layer: Int8) {
             var prev: (Int, Int)?
