@@ -166,8 +166,10 @@ struct DashboardTmuxTests {
         // The job acknowledges: a new model line and a control line turn pending into applied.
         w.model(smallModel(revision: 1, convTrainable: true))
         w.control(ControlAck(revision: control.revision, status: .applied, changed: ["conv"]))
-        let applied = try t.waitFor("applied totals") { !$0.contains("Y*") && $0.contains("5,637 (22.02 KB)") }
-        #expect(applied.contains("applied revision 1"))
+        // (The two lines may be read in separate polls; wait for both to show.)
+        try t.waitFor("applied totals and the ack") {
+            !$0.contains("Y*") && $0.contains("5,637 (22.02 KB)") && $0.contains("applied revision 1")
+        }
 
         // Resize redraws at the new size.
         try t.tmux(["resize-window", "-t", t.name, "-x", "80", "-y", "24"])
