@@ -238,10 +238,12 @@ enum LossChart {
             x += buf.text(g.batchDot + " batch", x: x, y: rect.y, style: Style(fg: .gray, dim: true), maxWidth: rect.maxX - x)
         }
         let best = bestEpoch(hasVal ? val : train, lowerIsBetter: lowerIsBetter(metric))
-        if let b = best, x + 12 < rect.maxX {
-            x += 2
+        if let b = best {
             let label = "\(g.bestMark) best \(NumberFormat.short((hasVal ? val : train)[b])) @\(s.run.epochs[b].epoch + 1)"
-            x += buf.text(label, x: x, y: rect.y, style: Style(fg: hasVal ? .magenta : .cyan, bold: true), maxWidth: rect.maxX - x)
+            x += 2
+            if x + TextWidth.of(label) <= rect.maxX {
+                x += buf.text(label, x: x, y: rect.y, style: Style(fg: hasVal ? .magenta : .cyan, bold: true), maxWidth: rect.maxX - x)
+            }
         }
 
         // Geometry: y labels on the left, axis row at the bottom.

@@ -128,6 +128,10 @@ enum Header {
         if s.stopPending { parts.append(("stop requested", Style(fg: .red, bold: true))) }
         var x = 2
         let limit = buf.width - 2
+        // The run name gives way first, so the state (live, finished, …) always fits.
+        let others = parts.enumerated().reduce(0) { $0 + ($1.offset == 1 ? 0 : TextWidth.of($1.element.0)) } + 3 * (parts.count - 1) + 2
+        let nameRoom = max(8, limit - x - others)
+        parts[1].0 = TextWidth.truncate(parts[1].0, to: nameRoom, ascii: s.options.ascii)
         for (i, (text, style)) in parts.enumerated() {
             let sep = i == 0 ? " " : " \(g.dot) "
             if x + TextWidth.of(sep) + 4 > limit { break }
