@@ -210,7 +210,9 @@ enum LayerTableView {
             buf.text(selected ? String(g.cursor) : " ", x: x, y: y, style: Style(fg: .yellow, bold: true))
             x += 1
             let indent = String(repeating: " ", count: min(layer.depth * 2, max(0, nameW - 4)))
-            buf.text(TextWidth.pad(indent + shown(s, layer.name), to: nameW, ascii: s.options.ascii), x: x, y: y, style: base)
+            // Nested layers are named `outer/inner`; the indent already says `outer`.
+            let short = layer.depth > 0 ? layer.name.split(separator: "/").last.map(String.init) ?? layer.name : layer.name
+            buf.text(TextWidth.pad(indent + shown(s, short), to: nameW, ascii: s.options.ascii), x: x, y: y, style: base)
             x += nameW + 1
             if showClass {
                 buf.text(TextWidth.pad(shown(s, layer.className), to: classW, ascii: s.options.ascii), x: x, y: y,

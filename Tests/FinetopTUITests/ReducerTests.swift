@@ -113,6 +113,26 @@ import FinetopDiagnosis
         #expect(s.trainableAfterPending == 412_800 + 64)
     }
 
+    @Test func unfreezingANestedModelCountsItsChildren() {
+        // base holds conv (864), bn (128: 64 trainable) and conv_2 (864).
+        let (s, _) = TestRuns.press(TestRuns.state(TestRuns.nested()), [.char("j"), .char(" ")])
+        #expect(s.layers[s.cursor].name == "base")
+        #expect(s.trainableAfterPending == 325 + 864 + 64 + 864)
+    }
+
+    @Test func applyingAStopSuggestionAsksFirst() throws {
+        var s = start
+        s.report = DiagnosisReport(
+            current: Diagnosis(label: .overfitting, sinceEpoch: 9, confidence: 0.9, epochs: 14, evidence: [],
+                               suggestions: [Suggestion(id: "early_stopping", text: "stop now", action: .stopJob)]),
+            history: [])
+        let (asked, none) = TestRuns.press(s, [.char("a")])
+        #expect(none.isEmpty)
+        #expect(asked.confirm == .stopJob)
+        let (_, effects) = TestRuns.press(asked, [.char("y")])
+        #expect(try #require(written(effects)).stop)
+    }
+
     @Test func readOnlyRunExplainsWhyToggleDoesNothing() {
         let s = TestRuns.state(TestRuns.mobileNet(), readOnly: "Keras CSVLogger CSV is a finished log")
         let (after, effects) = TestRuns.press(s, [.char("j"), .char(" ")])

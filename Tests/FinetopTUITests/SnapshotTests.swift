@@ -30,6 +30,11 @@ import FinetopCore
         assertSnapshot("empty_\(width)x\(height)", TestRuns.state(TestRuns.empty(), width: width, height: height, name: "exp3"))
     }
 
+    @Test func nestedModelIsIndented() {
+        let (s, _) = TestRuns.press(TestRuns.state(TestRuns.nested(), width: 80, height: 24), [.char("j"), .char(" ")])
+        assertSnapshot("nested_pending_80x24", s)
+    }
+
     @Test func tooSmallTerminal() {
         assertSnapshot("too_small_50x12", TestRuns.state(TestRuns.mobileNet(), width: 50, height: 12))
     }

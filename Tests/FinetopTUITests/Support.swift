@@ -37,6 +37,25 @@ enum TestRuns {
         ])
     }
 
+    /// A base model nested as one layer (`outer/inner` names, depth 1) under a new head.
+    static func nested() -> Run {
+        var run = Run(format: .runDirectory)
+        run.info = info(epochs: 10, id: "nested")
+        func l(_ name: String, _ cls: String, _ params: Int, _ tp: Int, depth: Int) -> Layer {
+            Layer(name: name, className: cls, params: params, trainableParams: tp, trainable: tp > 0, depth: depth)
+        }
+        run.model = LayerTable(revision: 0, layers: [
+            l("input_layer", "InputLayer", 0, 0, depth: 0),
+            l("base", "Functional", 1_856, 0, depth: 0),
+            l("base/conv", "Conv2D", 864, 0, depth: 1),
+            l("base/bn", "BatchNormalization", 128, 0, depth: 1),
+            l("base/conv_2", "Conv2D", 864, 0, depth: 1),
+            l("pool", "GlobalAveragePooling2D", 0, 0, depth: 0),
+            l("head", "Dense", 325, 325, depth: 0),
+        ])
+        return run
+    }
+
     static func info(epochs: Int, id: String) -> RunInfo {
         RunInfo(framework: "keras", frameworkVersion: "3.15.1", runID: id, started: 1_763_900_000,
                 hparams: HParams(optimizer: "adam", learningRate: 1e-3, batchSize: 32, epochs: epochs))
