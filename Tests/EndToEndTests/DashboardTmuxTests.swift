@@ -192,7 +192,9 @@ struct DashboardTmuxTests {
         #expect(brailleCount(after) == 0)
     }
 
-    @Test func sigtermRestoresTheTerminal() throws {
+    /// SIGTERM and SIGHUP quit through the loop; SIGSEGV stands for a crash (restore, then die).
+    @Test(arguments: [SIGTERM, SIGHUP, SIGSEGV])
+    func signalRestoresTheTerminal(signal: Int32) throws {
         let (dir, _) = try makeRunDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let t = try TmuxSession(width: 100, height: 30)
@@ -200,12 +202,40 @@ struct DashboardTmuxTests {
         try t.type("sh -c 'echo $$ > \(pidFile); exec \(Binary.path) watch \(dir)'; echo FINETOP-EXITED $?")
         try t.waitFor(text: "Layers 6")
         let pid = try #require(Int32((try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
-        kill(pid, SIGTERM)
+        kill(pid, signal)
         let after = try t.waitFor(text: "FINETOP-EXITED")
         #expect(!after.contains("Layers 6"))
         // The tty is usable again: typed text echoes.
         try t.type("echo still-$((40+2))")
         try t.waitFor(text: "still-42")
+    }
+
+    @Test func noColorKeepsTheSelectionVisible() throws {
+        let (dir, _) = try makeRunDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try TmuxSession(width: 100, height: 30)
+        try t.type("NO_COLOR=1 \(Binary.path) watch \(dir); echo FINETOP-EXITED $?")
+        try t.waitFor(text: "Layers 6")
+        let styled = try t.tmux(["capture-pane", "-e", "-p", "-t", t.name])
+        let sgr = sgrParameters(styled)
+        #expect(sgr.contains(7), "the cursor row is drawn in reverse video")
+        let colors = sgr.filter { (30...37).contains($0) || (40...47).contains($0) || (90...107).contains($0) || $0 == 38 || $0 == 48 }
+        #expect(colors.isEmpty, "no colors under NO_COLOR, found SGR \(colors)")
+        try t.keys("q")
+        try t.waitFor(text: "FINETOP-EXITED 0")
+    }
+
+    /// Every SGR parameter in `ESC [ … m` sequences of a styled capture.
+    func sgrParameters(_ s: String) -> [Int] {
+        var out: [Int] = []
+        var rest = Substring(s)
+        while let start = rest.range(of: "\u{1b}[") {
+            rest = rest[start.upperBound...]
+            guard let m = rest.firstIndex(where: { !($0.isNumber || $0 == ";") }) else { break }
+            if rest[m] == "m" { out += rest[..<m].split(separator: ";").compactMap { Int($0) } }
+            rest = rest[m...]
+        }
+        return out
     }
 
     @Test func readOnlyLogExplainsToggles() throws {
