@@ -227,23 +227,19 @@ enum LossChart {
         var x = rect.x + 1
         x += buf.text(metric, x: x, y: rect.y, style: Style.plain.bolded, maxWidth: 20)
         if s.logScale { x += buf.text(" (log)", x: x, y: rect.y, style: .plain) }
-        x += 2
-        x += buf.text(g.legendLine + " train", x: x, y: rect.y, style: Style(fg: .cyan), maxWidth: rect.maxX - x)
-        if hasVal {
+        // Legend items are drawn whole or not at all.
+        func item(_ text: String, _ style: Style) {
+            guard x + 2 + TextWidth.of(text) <= rect.maxX else { return }
             x += 2
-            x += buf.text(g.legendLine + " val", x: x, y: rect.y, style: Style(fg: .magenta), maxWidth: rect.maxX - x)
+            x += buf.text(text, x: x, y: rect.y, style: style)
         }
-        if !batchValues.isEmpty {
-            x += 2
-            x += buf.text(g.batchDot + " batch", x: x, y: rect.y, style: Style(fg: .gray, dim: true), maxWidth: rect.maxX - x)
-        }
+        item(g.legendLine + " train", Style(fg: .cyan))
+        if hasVal { item(g.legendLine + " val", Style(fg: .magenta)) }
+        if !batchValues.isEmpty { item(g.batchDot + " batch", Style(fg: .gray, dim: true)) }
         let best = bestEpoch(hasVal ? val : train, lowerIsBetter: lowerIsBetter(metric))
         if let b = best {
             let label = "\(g.bestMark) best \(NumberFormat.short((hasVal ? val : train)[b])) @\(s.run.epochs[b].epoch + 1)"
-            x += 2
-            if x + TextWidth.of(label) <= rect.maxX {
-                x += buf.text(label, x: x, y: rect.y, style: Style(fg: hasVal ? .magenta : .cyan, bold: true), maxWidth: rect.maxX - x)
-            }
+            item(label, Style(fg: hasVal ? .magenta : .cyan, bold: true))
         }
 
         // Geometry: y labels on the left, axis row at the bottom.

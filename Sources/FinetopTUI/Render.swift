@@ -290,7 +290,9 @@ enum TotalsView {
     }
 
     private static func line(_ label: String, _ n: Int, _ style: Style, _ rect: Rect, _ i: Int, _ buf: inout ScreenBuffer) {
-        let value = "\(KerasFormat.count(n)) (\(KerasFormat.memory(params: n)))"
+        var value = "\(KerasFormat.count(n)) (\(KerasFormat.memory(params: n)))"
+        // Narrow panes keep the count and drop the size.
+        if TextWidth.of(label) + 1 + TextWidth.of(value) > rect.width - 2 { value = KerasFormat.count(n) }
         let y = rect.y + i
         buf.text(label, x: rect.x + 1, y: y, style: style)
         let vw = TextWidth.of(value)

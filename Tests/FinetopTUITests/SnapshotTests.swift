@@ -35,6 +35,10 @@ import FinetopCore
         assertSnapshot("nested_pending_80x24", s)
     }
 
+    @Test func smallestSupportedSize() {
+        assertSnapshot("overfitting_60x16", TestRuns.state(TestRuns.overfitting(), width: 60, height: 16))
+    }
+
     @Test func tooSmallTerminal() {
         assertSnapshot("too_small_50x12", TestRuns.state(TestRuns.mobileNet(), width: 50, height: 12))
     }
