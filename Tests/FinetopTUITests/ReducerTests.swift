@@ -229,6 +229,24 @@ import FinetopDiagnosis
         #expect(render(s).lines[0].contains("stale: no writes for 5m"))
     }
 
+    @Test func headerCountsSkippedLinesAndSaysWhenTheJobEnded() {
+        var run = TestRuns.overfitting()
+        run.skippedLines = 3
+        run.end = RunEnd(reason: "early_stopping")
+        let top = render(TestRuns.state(run, width: 120, height: 40)).lines[0]
+        #expect(top.contains("3 skipped lines"))
+        #expect(top.contains("finished (early_stopping)"))
+        #expect(top.contains("epoch 20/30"))
+    }
+
+    @Test func logScaleIsLabelledAndSkipsNaN() {
+        let (s, _) = TestRuns.press(TestRuns.state(TestRuns.diverging(), width: 120, height: 40), [.char("l")])
+        #expect(s.logScale)
+        let lines = render(s).lines
+        #expect(lines[1].contains("loss (log)"))
+        #expect(!lines[1..<24].contains { $0.contains("NaN") || $0.contains("Inf") })
+    }
+
     @Test func optionsFollowEnvironment() {
         #expect(DashboardOptions.detect(environment: ["LANG": "en_US.UTF-8"], noColorFlag: false) == DashboardOptions(color: true, ascii: false))
         #expect(DashboardOptions.detect(environment: ["LANG": "en_US.UTF-8", "NO_COLOR": "1"], noColorFlag: false).color == false)
