@@ -189,6 +189,11 @@ enum NumberFormat {
         return cFormat("%.3f", v)
     }
 
+    /// Whole epochs without decimals.
+    static func tick(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : short(v)
+    }
+
     static func value(_ v: Double) -> String {
         if !v.isFinite { return short(v) }
         let a = abs(v)
@@ -275,13 +280,23 @@ enum LossChart {
         for yy in plot.y..<plot.maxY { buf.put(g.vertical, x: plot.x - 1, y: yy, style: axisStyle) }
         buf.put(g.bottomLeft, x: plot.x - 1, y: baseY, style: axisStyle)
         for xx in plot.x..<plot.maxX { buf.put(g.horizontal, x: xx, y: baseY, style: axisStyle) }
-        // Epoch labels under the axis.
+        // Epoch ticks under the axis at a round step, labels never overlapping.
         let axisLabelY = baseY + 1
-        buf.text("0", x: plot.x - 1, y: axisLabelY, style: axisStyle)
-        let endLabel = String(Int(xMax))
-        buf.text(endLabel, x: plot.maxX - TextWidth.of(endLabel), y: axisLabelY, style: axisStyle)
-        let mid = "epoch"
-        buf.text(mid, x: plot.x + (plot.width - mid.count) / 2, y: axisLabelY, style: axisStyle)
+        buf.text(TextWidth.pad("epoch", to: labelW, right: true), x: rect.x, y: axisLabelY, style: axisStyle)
+        let step = niceStep(xMax / Double(max(1, plot.width / 8)))
+        var nextFree = plot.x - 1
+        var tick = 0.0
+        while tick <= xMax + 1e-9 {
+            let col = plot.x + Int((tick / xMax * Double(plot.width - 1)).rounded())
+            let label = NumberFormat.tick(tick)
+            let lx = min(plot.maxX - TextWidth.of(label), max(plot.x - 1, col - TextWidth.of(label) / 2))
+            if lx >= nextFree {
+                buf.text(label, x: lx, y: axisLabelY, style: axisStyle)
+                if tick > 0 { buf.put(g.teeUp, x: col, y: baseY, style: axisStyle) }
+                nextFree = lx + TextWidth.of(label) + 1
+            }
+            tick += step
+        }
 
         guard lo.isFinite, hi.isFinite else {
             let note = s.run.epochs.isEmpty && batchValues.isEmpty ? "waiting for the first epoch…" : "no finite \(metric) values yet"
@@ -363,6 +378,14 @@ enum LossChart {
                 buf.put(g.bestMark, x: cx, y: cy, style: Style(fg: hasVal ? .magenta : .cyan, bold: true))
             }
         }
+    }
+
+    /// 1, 2 or 5 times a power of ten, at least `raw`.
+    static func niceStep(_ raw: Double) -> Double {
+        guard raw.isFinite, raw > 0 else { return 1 }
+        let p = pow(10, (log10(raw)).rounded(.down))
+        for m in [1.0, 2, 5, 10] where m * p >= raw { return max(1, m * p) }
+        return max(1, 10 * p)
     }
 
     static func bestEpoch(_ values: [Double], lowerIsBetter: Bool) -> Int? {
