@@ -11,7 +11,7 @@ enum Importers {
         var builder = RunBuilder(format: .kerasCSV)
         for (n, row) in table.rows.enumerated() {
             guard row.count == table.header.count,
-                  let e = CSVTable.number(row[epochColumn]), e.isFinite, e >= 0, e == e.rounded()
+                  let e = CSVTable.number(row[epochColumn])?.wholeInt, e >= 0
             else {
                 builder.skip("row \(n + 2) does not match the header")
                 continue
@@ -20,7 +20,7 @@ enum Importers {
             for (k, name) in table.header.enumerated() where k != epochColumn {
                 if let v = CSVTable.number(row[k]) { values[name] = v }
             }
-            builder.addEpoch(EpochRecord(epoch: Int(e), values: values))
+            builder.addEpoch(EpochRecord(epoch: e, values: values))
         }
         return builder.snapshot
     }
@@ -40,12 +40,11 @@ enum Importers {
         var byEpoch: [Int: Accumulator] = [:]
         var order: [Int] = []
         for (n, row) in table.rows.enumerated() {
-            guard row.count == table.header.count, let e = CSVTable.number(row[epochColumn]), e.isFinite, e >= 0 else {
+            guard row.count == table.header.count, let epoch = CSVTable.number(row[epochColumn])?.wholeInt, epoch >= 0 else {
                 builder.skip("row \(n + 2) does not match the header")
                 continue
             }
-            let epoch = Int(e)
-            let step = stepColumn.flatMap { CSVTable.number(row[$0]) }.flatMap { $0.isFinite ? Int($0) : nil }
+            let step = stepColumn.flatMap { CSVTable.number(row[$0]) }.flatMap(\.wholeInt)
             if byEpoch[epoch] == nil { order.append(epoch); byEpoch[epoch] = Accumulator() }
             for (k, column) in table.header.enumerated() where k != epochColumn && k != stepColumn {
                 guard let v = CSVTable.number(row[k]) else { continue }
@@ -160,7 +159,7 @@ enum Importers {
             let step = entry["step"]?.int
             let epochFloat = entry["epoch"]?.double ?? 0
             if let loss = entry["loss"]?.double {
-                let epoch = Int(max(0, epochFloat.isFinite ? (epochFloat - 1e-9).rounded(.down) : 0))
+                let epoch = max(0, (epochFloat - 1e-9).rounded(.down).wholeInt ?? 0)
                 builder.appendBatch(epoch: epoch, step: step, loss: loss)
                 if evalCount == 0, let last = lastTrainEpoch, epoch != last {
                     flushTrain(epoch: last, step: step, into: &builder)

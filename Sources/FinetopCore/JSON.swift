@@ -451,3 +451,12 @@ private let pow10Extended: [Float80] = (0...27).map { (k: Int) -> Float80 in
     return v
 }
 #endif
+
+extension Double {
+    /// The value as an `Int` when it is a whole number of sensible size (|x| < 10^15); logs are
+    /// hostile, and converting 1e300 to Int would trap.
+    public var wholeInt: Int? {
+        guard isFinite, self == rounded(.towardZero), abs(self) < 1e15 else { return nil }
+        return Int(self)
+    }
+}

@@ -153,10 +153,7 @@ public struct RunBuilder: Sendable {
         }
     }
 
-    private static func wholeNumber(_ d: Double) -> Int? {
-        guard d.isFinite, d == d.rounded(.towardZero), abs(d) < 1e15 else { return nil }
-        return Int(d)
-    }
+    private static func wholeNumber(_ d: Double) -> Int? { d.wholeInt }
 
     /// A number, `null` (left nil), or false for a value of another type (which is skipped).
     @inline(__always) private func readOptionalNumber(_ c: inout JSONCursor, into slot: inout Double?) -> Bool {

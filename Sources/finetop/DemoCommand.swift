@@ -1,7 +1,145 @@
 import ArgumentParser
+import FinetopCore
+import FinetopDemo
+import Foundation
 
-// Not built yet: says so and exits non-zero instead of pretending.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `finetop demo` (and `finetop` alone): starts the demo's trainer as a child job on a run
+/// directory and follows the run.
 struct DemoCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "demo", abstract: "Run the built-in fine-tuning demo in the dashboard.")
-    func run() throws { notBuiltYet("finetop demo") }
+    static let configuration = CommandConfiguration(
+        commandName: "demo", abstract: "Run the built-in fine-tuning demo: a real small network you can steer.")
+
+    @Option(help: "The starting state: underfit, overfit, fit or diverge.") var scenario: Scenario = .underfit
+    @Option(help: "The run directory (default: a new one under $TMPDIR).") var dir: String?
+    @Option(help: "The same seed gives the same curves.") var seed: UInt64 = 1
+    @Option(help: "Pace of training; 0 trains as fast as it can.") var epochsPerSecond: Double = DemoDefaults.epochsPerSecond
+    @Option(help: "Number of epochs (default: the scenario's).") var epochs: Int?
+    @Option(help: "Stop once val_loss has not improved for this many epochs (Keras EarlyStopping).") var earlyStopping: Int?
+
+    func run() throws {
+        let directory = try dir ?? Self.temporaryRunDirectory()
+        if FileSystem.exists(directory + "/" + RunFiles.events) {
+            fail("\(directory) already holds a run; choose another --dir or leave it out")
+        }
+        let job = try JobLauncher.start(trainerArguments(directory: directory), runDirectory: directory,
+                                        environment: ProcessInfo.processInfo.environment)
+        printIntroduction(directory: directory)
+        let follower = PlainRunFollower(directory: directory, job: job)
+        guard follower.follow() else { throw ExitCode(1) }
+    }
+
+    private func trainerArguments(directory: String) -> [String] {
+        let executable = DemoAssets.currentExecutablePaths().last ?? CommandLine.arguments[0]
+        var arguments = [executable, "demo-trainer", "--dir", directory, "--scenario", scenario.rawValue,
+                         "--seed", String(seed), "--epochs-per-second", String(epochsPerSecond)]
+        if let epochs { arguments += ["--epochs", String(epochs)] }
+        if let earlyStopping { arguments += ["--early-stopping", String(earlyStopping)] }
+        return arguments
+    }
+
+    private func printIntroduction(directory: String) {
+        print("""
+            finetop demo: fine-tuning a small network on handwritten digits (scenario \(scenario.rawValue), seed \(seed))
+            run directory: \(directory)
+            This build prints the run as plain text; `finetop watch \(directory)` shows it in the dashboard.
+            Steer it by writing \(directory)/\(RunFiles.control), e.g.
+              {"version": 1, "revision": 1, "trainable": {"dense_2": true, "dense_3": true}, "stop": false}
+            Watching a real job instead: `finetop run -- python train.py`, `finetop watch DIR`.
+
+            """)
+        fflush(nil)
+    }
+
+    static func temporaryRunDirectory() throws(UserError) -> String {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array((base + "/finetop-demo-XXXXXX").utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) }
+        }
+        guard let made else {
+            throw UserError("cannot create a run directory under \(base): \(String(cString: strerror(errno)))")
+        }
+        return made
+    }
+}
+
+/// Follows a run directory in plain text, one line per epoch, model change, control answer and the
+/// end, until the job ends. Returns whether the run ended with an `end` line.
+struct PlainRunFollower {
+    let directory: String
+    let job: Job
+
+    func follow() -> Bool {
+        let reader = EventsReader(path: directory + "/" + RunFiles.events)
+        var shown = Shown()
+        while true {
+            _ = try? reader.poll()
+            let run = reader.run
+            show(run, &shown)
+            if run.end != nil {
+                _ = job.wait()
+                return true
+            }
+            if let exit = job.finished() {
+                _ = try? reader.poll()
+                show(reader.run, &shown)
+                if reader.run.end != nil { return true }
+                print("the trainer \(exit.description) before the run ended; see \(job.outputLog)")
+                return false
+            }
+            usleep(100_000)
+        }
+    }
+
+    /// How much of the run has been printed.
+    struct Shown {
+        var modelRevision = -1
+        var epochs = 0
+        var acks = 0
+        var headerPrinted = false
+    }
+
+    private func show(_ run: Run, _ shown: inout Shown) {
+        if let model = run.model, model.revision != shown.modelRevision {
+            shown.modelRevision = model.revision
+            let t = model.totals
+            let frozen = model.layers.filter { $0.hasWeights && !$0.trainable }.map(\.name)
+            print("model revision \(model.revision): \(KerasFormat.count(t.trainable)) of \(KerasFormat.count(t.total)) params trainable"
+                  + (frozen.isEmpty ? "" : "; frozen: " + frozen.joined(separator: ", ")))
+        }
+        for ack in run.acks.dropFirst(shown.acks) {
+            let changed = ack.changed.isEmpty ? "" : " " + ack.changed.joined(separator: ", ")
+            print("control revision \(ack.revision) \(ack.status.rawValue)\(changed)\(ack.message.map { ": " + $0 } ?? "")")
+        }
+        shown.acks = run.acks.count
+        for record in run.epochs.dropFirst(shown.epochs) {
+            if !shown.headerPrinted {
+                print("epoch      loss  val_loss  accuracy  val_accuracy")
+                shown.headerPrinted = true
+            }
+            print(Self.row(record, of: run.info?.hparams.epochs))
+        }
+        shown.epochs = run.epochs.count
+        if let end = run.end {
+            print("end: \(end.reason)\(end.message.map { " (\($0))" } ?? "")")
+        }
+        fflush(nil)
+    }
+
+    static func row(_ e: EpochRecord, of total: Int?) -> String {
+        func number(_ v: Double?) -> String {
+            v.map { String(format: abs($0) < 1e5 || !$0.isFinite ? "%9.4f" : "%9.2e", $0) } ?? "        -"
+        }
+        func percent(_ v: Double?) -> String { v.map { String(format: "%8.1f%%", $0 * 100) } ?? "        -" }
+        let epoch = String(e.epoch + 1) + (total.map { "/\($0)" } ?? "")
+        return epoch.padding(toLength: max(7, epoch.count), withPad: " ", startingAt: 0) + " "
+            + number(e.loss) + " " + number(e.valLoss) + " " + percent(e.values["accuracy"]) + "     "
+            + percent(e.values["val_accuracy"])
+    }
 }

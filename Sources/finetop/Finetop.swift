@@ -11,7 +11,7 @@ struct Finetop: ParsableCommand {
             Watch a real job with `finetop watch DIR` or start one with `finetop run -- python train.py`.
             """,
         subcommands: [
-            DemoCommand.self, RunCommand.self, WatchCommand.self, DiagnoseCommand.self,
+            DemoCommand.self, DemoTrainerCommand.self, RunCommand.self, WatchCommand.self, DiagnoseCommand.self,
             SummaryCommand.self, InitCommand.self,
         ],
         defaultSubcommand: DemoCommand.self)

@@ -76,8 +76,8 @@ enum LayerSummary {
             fields.append(("totals", .object([
                 ("total", .number(Double(t.total))), ("trainable", .number(Double(t.trainable))),
                 ("non_trainable", .number(Double(t.nonTrainable))),
-                ("total_bytes", .number(Double(t.total * 4))), ("trainable_bytes", .number(Double(t.trainable * 4))),
-                ("non_trainable_bytes", .number(Double(t.nonTrainable * 4))),
+                ("total_bytes", .number(Double(t.total) * 4)), ("trainable_bytes", .number(Double(t.trainable) * 4)),
+                ("non_trainable_bytes", .number(Double(t.nonTrainable) * 4)),
                 ("text", .array(t.kerasLines.map { .string($0) })),
             ])))
         } else {

@@ -52,3 +52,20 @@ import Testing
         #expect(back == value)
     }
 }
+
+@Suite struct PackedKeyTests {
+    @Test func packedConstantsSpellTheirKeys() {
+        let expected: [(UInt64, String)] = [
+            (Packed.type, "type"), (Packed.epoch, "epoch"), (Packed.step, "step"), (Packed.loss, "loss"),
+            (Packed.valLoss, "val_loss"), (Packed.time, "time"), (Packed.metrics, "metrics"), (Packed.batch, "batch"),
+            (Packed.run, "run"), (Packed.model, "model"), (Packed.control, "control"), (Packed.end, "end"),
+        ]
+        for (word, text) in expected { #expect(word == Packed.word(text), "\(text)") }
+    }
+
+    @Test func keysLongerThanEightBytesDoNotMatchTheirPrefix() {
+        let run = builderRun([#"{"type":"epoch","epoch":0,"val_lossX":5,"loss":1}"#])
+        #expect(run.epochs.first?.valLoss == nil)
+        #expect(run.epochs.first?.loss == 1)
+    }
+}
