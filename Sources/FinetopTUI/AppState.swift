@@ -65,6 +65,9 @@ public struct StatusMessage: Sendable, Equatable {
     public enum Kind: Sendable, Equatable { case info, warning, error }
     public var text: String
     public var kind: Kind
+    /// The clock when it first showed; it clears itself `lifetime` seconds later.
+    public var shownAt: Double?
+    public static let lifetime = 10.0
     public init(_ text: String, _ kind: Kind = .info) {
         self.text = text
         self.kind = kind

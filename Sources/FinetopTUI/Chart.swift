@@ -256,7 +256,13 @@ enum LossChart {
         let epochTotal = Double(s.run.info?.hparams.epochs ?? 0)
         let lastX = xs.last ?? 0
         let batchX = batchValues.isEmpty ? 0 : s.chartCache.batchExtent(s.run.batches.epochs)
-        let xMax = max(1, epochTotal, lastX, batchX.rounded(.up))
+        // The axis spans the planned epochs, but early in a long run it spans about twice what is
+        // done (a round number) so the curve is not squeezed into the left edge.
+        let done = max(lastX, batchX)
+        var xMax = max(1, epochTotal, done.rounded(.up))
+        if epochTotal > 0 && done * 4 < epochTotal {
+            xMax = min(epochTotal, max(done.rounded(.up), niceStep(max(5, done * 2))))
+        }
 
         var cols: (lo: [Double], hi: [Double]) = ([], [])
         if !batchValues.isEmpty {

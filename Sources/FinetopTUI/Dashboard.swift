@@ -150,11 +150,11 @@ public enum Dashboard {
             let now = Clock.now
             if now - lastTick >= 1 {
                 lastTick = now
-                let before = Header.livenessText(state)
+                let before = (Header.livenessText(state), state.message)
                 let (next, _) = reduce(state, .tick(now: now))
                 state = next
-                // Only the header reads the clock: redraw when what it says changes (stale, …).
-                if Header.livenessText(state) != before { dirty = true }
+                // Only the header and fading notes read the clock: redraw when they change.
+                if Header.livenessText(state) != before.0 || state.message != before.1 { dirty = true }
             }
         }
     }

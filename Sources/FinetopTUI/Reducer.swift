@@ -33,6 +33,8 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
         s.acksSeen = run.acks.count
     case .tick(let now):
         s.now = now
+        // Notes fade after a while so the key bar comes back; questions wait for their answer.
+        if let m = s.message, let at = m.shownAt, now - at >= StatusMessage.lifetime { s.message = nil }
     case .quit:
         s.shouldQuit = true
         effects = [.quit]
@@ -46,6 +48,7 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
     case .controlFailed(let why):
         s.message = StatusMessage("could not write control.json: \(why)", .error)
     }
+    if s.message != nil && s.message?.shownAt == nil { s.message?.shownAt = s.now }
     return (s, effects)
 }
 

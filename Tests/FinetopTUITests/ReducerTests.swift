@@ -247,6 +247,18 @@ import FinetopDiagnosis
         #expect(!lines[1..<24].contains { $0.contains("NaN") || $0.contains("Inf") })
     }
 
+    @Test func notesFadeButQuestionsWait() {
+        let (noted, _) = TestRuns.press(start, [.char(" ")])
+        #expect(noted.message != nil)
+        let (soon, _) = reduce(noted, .tick(now: noted.now + 3))
+        #expect(soon.message != nil)
+        let (later, _) = reduce(soon, .tick(now: noted.now + StatusMessage.lifetime + 1))
+        #expect(later.message == nil)
+        let (asked, _) = TestRuns.press(start, [.char("s")])
+        let (stillAsked, _) = reduce(asked, .tick(now: asked.now + 100))
+        #expect(stillAsked.confirm == .stopJob)
+    }
+
     @Test func optionsFollowEnvironment() {
         #expect(DashboardOptions.detect(environment: ["LANG": "en_US.UTF-8"], noColorFlag: false) == DashboardOptions(color: true, ascii: false))
         #expect(DashboardOptions.detect(environment: ["LANG": "en_US.UTF-8", "NO_COLOR": "1"], noColorFlag: false).color == false)
