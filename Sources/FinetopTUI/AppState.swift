@@ -99,7 +99,10 @@ public struct DashboardOptions: Sendable, Equatable {
 public struct AppState: Sendable {
     public var run: Run
     public var report: DiagnosisReport
-    public var runName: String
+    /// A name the caller chose; when nil the header shows the run's id, else the path's last part.
+    public var runName: String?
+    /// Where the run was read from, for the header when the run has no id.
+    public var pathName: String
     /// nil when control.json can be written; otherwise why not (shown when the user toggles).
     public var readOnlyReason: String?
     public var options: DashboardOptions
@@ -124,12 +127,13 @@ public struct AppState: Sendable {
     /// Downsampled per-batch columns, reused between frames (a cache, not state the reducer reads).
     public let chartCache = ChartCache()
 
-    public init(run: Run, runName: String, readOnlyReason: String?, control: ControlFile?,
+    public init(run: Run, runName: String?, pathName: String = "run", readOnlyReason: String?, control: ControlFile?,
                 options: DashboardOptions = DashboardOptions(), width: Int = 80, height: Int = 24,
                 now: Double = 0, lastWrite: Double? = nil) {
         self.run = run
         self.report = Diagnoser.diagnose(run)
         self.runName = runName
+        self.pathName = pathName
         self.readOnlyReason = readOnlyReason
         self.options = options
         self.width = width
@@ -141,6 +145,13 @@ public struct AppState: Sendable {
     }
 
     public var layers: [Layer] { run.model?.layers ?? [] }
+
+    /// The header's name: the caller's, else the run id (it may arrive after start), else the path.
+    public var title: String {
+        if let runName { return runName }
+        if let id = run.info?.runID, !id.isEmpty { return id }
+        return pathName
+    }
 
     /// The highest control revision the job has answered (applied or rejected).
     public var lastAckedRevision: Int { run.acks.map(\.revision).max() ?? -1 }

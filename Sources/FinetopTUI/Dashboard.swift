@@ -46,14 +46,13 @@ extension RunSource: DashboardSource {
 /// The full-screen dashboard: `finetop watch`, and later the demo and `finetop run`.
 public enum Dashboard {
     /// Runs until the user quits or a signal arrives; the terminal is restored on every path.
-    /// - Parameter runName: shown in the header; defaults to the run id or the directory name.
+    /// - Parameter runName: shown in the header; by default the run id, else the path's last part.
     public static func run(source: DashboardSource, options: DashboardOptions, runName: String? = nil) throws(TerminalError) {
         do {
             _ = try source.poll()
         } catch {
             throw TerminalError(message: error.description)
         }
-        let name = runName ?? defaultName(source)
         var controlMessage: StatusMessage?
         var existing: ControlFile?
         if let dir = source.runDirectory {
@@ -71,7 +70,7 @@ public enum Dashboard {
         let term = try CursesTerminal(options: options)
         defer { term.restore() }
         let size = term.size
-        var state = AppState(run: source.run, runName: name, readOnlyReason: readOnly, control: existing,
+        var state = AppState(run: source.run, runName: runName, pathName: pathName(source), readOnlyReason: readOnly, control: existing,
                              options: options, width: size.width, height: size.height, now: Clock.now,
                              lastWrite: Clock.modified(source.watchedPath))
         state.message = controlMessage
@@ -159,8 +158,7 @@ public enum Dashboard {
         }
     }
 
-    static func defaultName(_ source: DashboardSource) -> String {
-        if let id = source.run.info?.runID, !id.isEmpty { return id }
+    static func pathName(_ source: DashboardSource) -> String {
         let path = source.runDirectory ?? source.watchedPath
         let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
         return trimmed.split(separator: "/").last.map(String.init) ?? trimmed

@@ -112,7 +112,7 @@ enum Frame {
 enum Header {
     static func draw(_ s: AppState, _ l: Layout, _ buf: inout ScreenBuffer) {
         let g = Glyphs(ascii: s.options.ascii)
-        var parts: [(String, Style)] = [("finetop", Style.plain.bolded), (shown(s, s.runName), Style(bold: true))]
+        var parts: [(String, Style)] = [("finetop", Style.plain.bolded), (shown(s, s.title), Style(bold: true))]
         if let info = s.run.info {
             let fw = info.framework + (info.frameworkVersion.map { " " + $0 } ?? "")
             parts.append((shown(s, fw), .plain))

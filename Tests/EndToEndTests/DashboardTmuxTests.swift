@@ -210,6 +210,21 @@ struct DashboardTmuxTests {
         try t.waitFor(text: "still-42")
     }
 
+    @Test func emptyRunDirectoryFillsInWhenTheJobStarts() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("finetop-empty-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try TmuxSession(width: 100, height: 30)
+        try t.type("\(Binary.path) watch \(dir); echo FINETOP-EXITED $?")
+        try t.waitFor(text: "no model line yet")
+        let w = try RunWriter(directory: dir)
+        w.run(RunInfo(framework: "keras", runID: "late-start", hparams: HParams(epochs: 4)))
+        w.model(smallModel(revision: 0, convTrainable: false))
+        try t.waitFor("the job's first lines") { $0.contains("late-start") && $0.contains("Layers 6") && $0.contains("epoch 0/4") }
+        try t.keys("q")
+        try t.waitFor(text: "FINETOP-EXITED 0")
+    }
+
     @Test func noColorKeepsTheSelectionVisible() throws {
         let (dir, _) = try makeRunDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

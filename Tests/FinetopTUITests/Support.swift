@@ -97,7 +97,7 @@ enum TestRuns {
 
     static func state(_ run: Run, width: Int = 80, height: Int = 24, name: String? = nil, control: ControlFile? = nil,
                       readOnly: String? = nil, options: DashboardOptions = DashboardOptions(color: false, ascii: false)) -> AppState {
-        AppState(run: run, runName: name ?? run.info?.runID ?? "run", readOnlyReason: readOnly, control: control,
+        AppState(run: run, runName: name, pathName: "run", readOnlyReason: readOnly, control: control,
                  options: options, width: width, height: height, now: 1_763_900_100, lastWrite: 1_763_900_090)
     }
 
