@@ -71,7 +71,7 @@ func waitUntil(_ what: String, timeout: Double = 10, _ condition: () -> Bool) th
 /// and a tmux server started by a command would hold an output pipe open forever, so output
 /// goes through a file.
 enum Spawn {
-    static func run(_ argv: [String], stdinNull: Bool = true) -> (status: Int32, output: String) {
+    static func run(_ argv: [String]) -> (status: Int32, output: String) {
         let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("spawn-\(UUID().uuidString)").path
         defer { unlink(outPath) }
         var actions = posix_spawn_file_actions_t()
