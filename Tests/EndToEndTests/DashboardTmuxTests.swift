@@ -192,8 +192,8 @@ struct DashboardTmuxTests {
         #expect(brailleCount(after) == 0)
     }
 
-    /// SIGTERM and SIGHUP quit through the loop; SIGSEGV stands for a crash (restore, then die).
-    @Test(arguments: [SIGTERM, SIGHUP, SIGSEGV])
+    /// Ctrl-C (SIGINT), SIGTERM and SIGHUP quit through the loop; SIGSEGV stands for a crash.
+    @Test(arguments: [SIGINT, SIGTERM, SIGHUP, SIGSEGV])
     func signalRestoresTheTerminal(signal: Int32) throws {
         let (dir, _) = try makeRunDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
