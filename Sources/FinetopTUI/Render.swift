@@ -432,10 +432,21 @@ enum KeyBar {
                      style: style, maxWidth: limit - x)
             return
         }
-        for (i, (k, what)) in keys.enumerated() {
+        // `? help` and `q quit` always show; the others as many as fit, in order.
+        let sepW = TextWidth.of(" \(g.dot) ")
+        let always = keys.suffix(2)
+        var shownKeys: [(String, String)] = []
+        var used = always.reduce(0) { $0 + sepW + TextWidth.of($1.0 + " " + $1.1) }
+        for item in keys.dropLast(2) {
+            let w = sepW + TextWidth.of(item.0 + " " + item.1)
+            if x + used + w + 1 > limit { break }
+            shownKeys.append(item)
+            used += w
+        }
+        shownKeys += always
+        for (i, (k, what)) in shownKeys.enumerated() {
             let sep = i == 0 ? " " : " \(g.dot) "
-            let item = k + " " + what
-            if x + TextWidth.of(sep) + TextWidth.of(item) + 1 > limit { break }
+            guard x + TextWidth.of(sep) + TextWidth.of(k + " " + what) + 1 <= limit else { break }
             x += buf.text(sep, x: x, y: y, style: Style(fg: .gray))
             x += buf.text(k, x: x, y: y, style: Style.plain.bolded)
             x += buf.text(" " + what, x: x, y: y, style: .plain)
