@@ -43,11 +43,20 @@ extension RunSource: DashboardSource {
     public var watchedPath: String { watchedFile }
 }
 
+/// Why the dashboard returned.
+public enum DashboardExit: Sendable, Equatable {
+    /// The user quit (`q`).
+    case quit
+    /// A signal asked us to stop (SIGINT, SIGTERM, SIGHUP); the terminal is already restored.
+    case signal(Int32)
+}
+
 /// The full-screen dashboard: `finetop watch`, and later the demo and `finetop run`.
 public enum Dashboard {
     /// Runs until the user quits or a signal arrives; the terminal is restored on every path.
     /// - Parameter runName: shown in the header; by default the run id, else the path's last part.
-    public static func run(source: DashboardSource, options: DashboardOptions, runName: String? = nil) throws(TerminalError) {
+    @discardableResult
+    public static func run(source: DashboardSource, options: DashboardOptions, runName: String? = nil) throws(TerminalError) -> DashboardExit {
         do {
             _ = try source.poll()
         } catch {
@@ -67,6 +76,7 @@ public enum Dashboard {
             : nil
 
         TerminalGuard.installSignalPipe()
+        defer { TerminalGuard.uninstall() }
         let term = try CursesTerminal(options: options)
         defer { term.restore() }
         let size = term.size
@@ -125,9 +135,10 @@ public enum Dashboard {
             // (or every 100 ms when inotify is unavailable and the file must be polled).
             let timeout: Int32 = watcher.isActive ? 1000 : 100
             let woke = Waiter.wait(fds: [0, watcher.fd, TerminalGuard.pipeRead], timeoutMs: timeout)
-            if TerminalGuard.takeSignal() != 0 {
+            let sig = TerminalGuard.takeSignal()
+            if sig != 0 {
                 send(.quit)
-                break
+                return .signal(sig)
             }
             // Always drain input: a resize arrives as KEY_RESIZE after SIGWINCH interrupts the wait.
             while let input = term.read() {
@@ -156,6 +167,7 @@ public enum Dashboard {
                 if Header.livenessText(state) != before.0 || state.message != before.1 { dirty = true }
             }
         }
+        return .quit
     }
 
     static func pathName(_ source: DashboardSource) -> String {
@@ -259,6 +271,15 @@ enum TerminalGuard {
                 _ = write(TerminalGuard.pipeWrite, &b, 1)
             }
         }
+    }
+
+    /// Gives every signal back its default action once the dashboard is gone (the caller, e.g.
+    /// `finetop run`, may go on running).
+    static func uninstall() {
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] {
+            signal(sig, SIG_DFL)
+        }
+        _ = takeSignal()
     }
 
     /// The signal that asked us to quit, or 0.

@@ -21,10 +21,15 @@ struct WatchCommand: ParsableCommand {
         }
         let source = Self.source(for: path)
         let options = DashboardOptions.detect(environment: Self.environment, noColorFlag: noColor)
+        let exit: DashboardExit
         do {
-            try Dashboard.run(source: source, options: options)
+            exit = try Dashboard.run(source: source, options: options)
         } catch {
             fail("\(error.message); try `finetop diagnose \(path)`")
+        }
+        switch exit {
+        case .quit: return
+        case .signal(let sig): throw ExitCode(128 + sig)   // as a shell reports a signalled job
         }
     }
 

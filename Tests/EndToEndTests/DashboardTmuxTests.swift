@@ -203,7 +203,8 @@ struct DashboardTmuxTests {
         try t.waitFor(text: "Layers 6")
         let pid = try #require(Int32((try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
         kill(pid, signal)
-        let after = try t.waitFor(text: "FINETOP-EXITED")
+        // Exit status as a shell reports a job ended by that signal.
+        let after = try t.waitFor(text: "FINETOP-EXITED \(128 + signal)")
         #expect(!after.contains("Layers 6"))
         // The tty is usable again: typed text echoes.
         try t.type("echo still-$((40+2))")
