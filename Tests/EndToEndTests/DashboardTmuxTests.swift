@@ -93,16 +93,8 @@ enum Spawn {
 }
 
 enum Binary {
-    /// `.build/debug/finetop`, found from this file's place in the package.
-    static let path: String = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        for config in ["debug", "release"] {
-            let p = root.appendingPathComponent(".build/\(config)/finetop").path
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return root.appendingPathComponent(".build/debug/finetop").path
-    }()
+    /// The built `finetop` (see `CLI.binary`: FINETOP_BIN or the one `swift test` built).
+    static var path: String { CLI.binary }
 
     static var tmuxAvailable: Bool {
         ["/usr/bin/tmux", "/usr/local/bin/tmux", "/opt/homebrew/bin/tmux"].contains { FileManager.default.isExecutableFile(atPath: $0) }
@@ -274,10 +266,10 @@ struct DashboardTmuxTests {
     @Test func stdoutNotATerminalSuggestsDiagnose() throws {
         let (dir, _) = try makeRunDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (status, text) = Spawn.run([Binary.path, "watch", dir])
-        #expect(status == 2)
-        #expect(text.contains("finetop diagnose"))
-        #expect(text.split(separator: "\n").count == 1)
+        let r = try CLI.run(["watch", dir])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("finetop diagnose"))
+        #expect(r.stderr.split(separator: "\n").count == 1)
     }
 
     @Test func missingPathIsOneClearLine() throws {
