@@ -65,6 +65,8 @@ public final class ChartCache: @unchecked Sendable {
         var metric: String
         var columns: Int
         var xMax: Double
+        /// The first point's bits: a replaced file (a restarted job) is a different series.
+        var first: UInt64
     }
 
     private var key: Key?
@@ -110,7 +112,8 @@ public final class ChartCache: @unchecked Sendable {
 
     /// Min/max per dot column of `values` over x in [0, xMax] epochs.
     func columns(values: [Double], epochs: [Int32], metric: String, columns n: Int, xMax: Double) -> (lo: [Double], hi: [Double]) {
-        let newKey = Key(metric: metric, columns: n, xMax: xMax)
+        let newKey = Key(metric: metric, columns: n, xMax: xMax,
+                         first: (values.first?.bitPattern ?? 0) ^ UInt64(bitPattern: Int64(epochs.first ?? 0)))
         let count = min(values.count, epochs.count)
         updateRuns(epochs, count: count)
         var fromColumn = 0

@@ -71,6 +71,17 @@ import FinetopCore
         #expect(lines.joined().unicodeScalars.contains { (0x2801...0x28FF).contains($0.value) })
     }
 
+    @Test func chartCacheStartsOverForADifferentSeries() {
+        let cache = ChartCache()
+        let a = (0..<100).map { Double($0) }
+        let e = [Int32](repeating: 0, count: 100)
+        _ = cache.columns(values: Array(a.prefix(50)), epochs: Array(e.prefix(50)), metric: "loss", columns: 20, xMax: 1)
+        let b = a.map { $0 + 1000 }
+        let cols = cache.columns(values: b, epochs: e, metric: "loss", columns: 20, xMax: 1)
+        #expect(cache.fullRecomputes == 2)
+        #expect(cols.lo.compactMap { $0.isNaN ? nil : $0 }.min() == 1000)
+    }
+
     @Test func chartCacheExtendsIncrementallyLikeAFullRecompute() {
         var values: [Double] = []
         var epochs: [Int32] = []
