@@ -19,6 +19,8 @@ final class CursesTerminal {
     private var pairs: [UInt16: Int16] = [:]
     private let useColor: Bool
     private let ascii: Bool
+    /// Whether the C library's locale really is UTF-8 (else everything is drawn as ASCII).
+    let utf8: Bool
     private var active = false
     private let grayColor: Int16
 
@@ -47,7 +49,10 @@ final class CursesTerminal {
             color = true
         }
         useColor = color
-        ascii = options.ascii
+        // The environment may name a UTF-8 locale that is not installed: trust what setlocale got.
+        let codeset = nl_langinfo(nl_item(CODESET)).map { String(cString: $0) } ?? ""
+        utf8 = codeset.uppercased().filter { $0 != "-" } == "UTF8"
+        ascii = options.ascii || !utf8
         grayColor = color && finetop_colors() >= 16 ? 8 : Int16(COLOR_WHITE)
     }
 

@@ -79,6 +79,8 @@ public enum Dashboard {
         defer { TerminalGuard.uninstall() }
         let term = try CursesTerminal(options: options)
         defer { term.restore() }
+        var options = options
+        if !term.utf8 { options.ascii = true }
         let size = term.size
         var state = AppState(run: source.run, runName: runName, pathName: pathName(source), readOnlyReason: readOnly, control: existing,
                              options: options, width: size.width, height: size.height, now: Clock.now,

@@ -218,6 +218,21 @@ struct DashboardTmuxTests {
         try t.waitFor(text: "FINETOP-EXITED 0")
     }
 
+    /// C, or a UTF-8 locale that is not installed: plain ASCII, not mojibake.
+    @Test(arguments: ["C", "xx_XX.UTF-8"])
+    func asciiWhenTheLocaleIsNotUTF8(locale: String) throws {
+        let (dir, _) = try makeRunDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try TmuxSession(width: 100, height: 30)
+        try t.type("LC_ALL=\(locale) LANG=\(locale) \(Binary.path) watch \(dir); echo FINETOP-EXITED $?")
+        let screen = try t.waitFor(text: "Layers 6")
+        let rows = screen.split(separator: "\n")
+        #expect(rows.first?.hasPrefix("+- finetop - e2e") == true)
+        #expect(!screen.unicodeScalars.contains { $0.value > 0x7E })
+        try t.keys("q")
+        try t.waitFor(text: "FINETOP-EXITED 0")
+    }
+
     @Test func noColorKeepsTheSelectionVisible() throws {
         let (dir, _) = try makeRunDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
