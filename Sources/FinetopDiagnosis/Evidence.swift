@@ -96,28 +96,34 @@ enum Evidence {
 
     static func valNearBest(_ s: Signals, _ val: SeriesSignals, _ t: Thresholds) -> String {
         if val.sinceBest == 0 { return "val_loss \(NumberText.value(val.last)) is its best so far" }
-        let threshold = Rules.overfitRise(val, t)
+        let threshold = t.overfitRise
         if val.riseFromBest < threshold {
             return "val_loss \(NumberText.value(val.last)) is within \(NumberText.percent(max(0, val.riseFromBest))) "
                 + "of its best \(NumberText.value(val.best.value)) at epoch \(s.shown(val.best.index))"
         }
+        if Rules.turn(s, holding: false, t) != nil { return valAboveBest(s, val) + ": it turned this epoch, the next confirms it" }
         return valAboveBest(s, val) + ", not a turn yet: " + notATurn(s, val, threshold, t)
     }
 
     static func notATurn(_ s: Signals, _ val: SeriesSignals, _ threshold: Double, _ t: Thresholds) -> String {
-        if let train = s.train, let atBest = s.trainAtValBest, train.last >= atBest { return "train loss has not fallen since" }
+        if let train = s.train, let atBest = s.trainAtValBest, SeriesSignals.relative(train.recentLow, to: atBest) > -t.overfitTrainDrop {
+            return "train loss has not fallen \(NumberText.percent(t.overfitTrainDrop)) since"
+        }
         if val.sinceBest < t.overfitSinceBest { return "one epoch since" }
         return "the last three epochs sit \(NumberText.percent(val.sustainedRise)) above it (a turn is \(NumberText.percent(threshold)))"
+    }
+
+    static func trainVersusVal(_ train: Double, _ val: Double) -> String {
+        train < val
+            ? "train loss \(NumberText.value(train)) vs val_loss \(NumberText.value(val)) (train \(NumberText.percent(1 - train / val)) lower)"
+            : "train loss \(NumberText.value(train)) is above val_loss \(NumberText.value(val)): dropout, noise and augmentation act on training only"
     }
 
     static func fit(_ s: Signals, _ t: Thresholds) -> [String] {
         var out: [String] = []
         if let val = s.val {
             out.append(valNearBest(s, val, t))
-            if let train = s.train, val.last > 0 {
-                out.append("train loss \(NumberText.value(train.last)) vs val_loss \(NumberText.value(val.last)) "
-                    + "(train \(NumberText.percent(1 - train.last / val.last)) lower)")
-            }
+            if let train = s.train, val.last > 0 { out.append(trainVersusVal(train.last, val.last)) }
         } else if let train = s.train {
             out.append("train loss \(NumberText.value(train.last)) is \(NumberText.percent(train.fractionLeft)) of its first value")
         }

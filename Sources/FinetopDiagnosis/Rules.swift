@@ -13,20 +13,39 @@ public struct Thresholds: Sendable, Equatable {
     /// Errors made with the true class at probability below e^-9.2 ≈ 1e-4 on average are saturated
     /// outputs, not a slow learner (uniform guessing over 10,000 classes still scores above it).
     public var saturationNats = 9.2
+    /// A train accuracy that had reached at least this and then halved has collapsed (below it,
+    /// halving can be noise around chance).
+    public var collapseFromAccuracy = 0.4
     /// Val loss this far above its best, as the median of the last three epochs, is a turn
     /// (deepchecks' 0.05 best-to-last drop).
     public var overfitRise = 0.05
-    /// Once overfitting, the label holds while the latest val loss stays this fraction of the
-    /// entry rise above its best (a small band, so it does not toggle on the threshold itself).
+    /// Once overfitting, the label holds while the val level stays this fraction of the entry rise
+    /// above its best (a small band, so it does not toggle on the threshold itself).
     public var overfitHoldFraction = 0.8
     /// Val loss must have gone this many epochs without a new best (one spike does not make a turn).
     public var overfitSinceBest = 2
-    /// On a noisy val curve the rise must also clear the epoch-to-epoch noise (one deviation: the
-    /// median of three already halves it, and the hysteresis asks for it twice).
-    public var overfitNoiseDeviations = 1.0
+    /// A slow turn: this many epochs without a new best val_loss. With the second epoch the label
+    /// needs, it is said by the fifth, when Keras `EarlyStopping(patience=5)` would stop.
+    public var stallEpochs = 4
+    /// ... while the val level sits at least this far above its best ...
+    public var stallRise = 0.01
+    /// ... and has climbed at least this much per epoch since the best, on course for the 5% turn
+    /// within ten epochs: a drift away from the best, not a plateau hovering just above it ...
+    public var stallRisePerEpoch = 0.005
+    /// ... and the train loss fell at least this much since the val best: the curves are parting.
+    public var stallTrainDrop = 0.10
+    /// Either way the train loss (the low of its last three epochs) must have fallen this much
+    /// since the val best: a model whose
+    /// train loss stands still (a learning rate decayed to nothing) is not learning the training
+    /// set any better, whatever the val noise does.
+    public var overfitTrainDrop = 0.05
     /// Below this accuracy on its own training data (and validation), a classifier does not fit the data:
     /// it still gets more than one example in ten wrong.
     public var underfitAccuracy = 0.90
+    /// ... unless train accuracy is this far above val accuracy (deepchecks' 0.1 train-test
+    /// degradation): such a model already fits its training data better than it generalizes, so
+    /// its limit is generalization, not capacity, and more layers would not help.
+    public var generalizationGap = 0.10
     /// Without accuracy: a loss that kept more than this fraction of its first value barely learned.
     public var underfitLossLeft = 0.6
     /// Falling faster than this per epoch (log scale) over the window is "still learning".
@@ -53,6 +72,8 @@ public struct RawCall: Sendable, Equatable {
 /// The per-epoch rules: pure functions of the signals at that epoch (and, for hysteresis of the
 /// overfitting threshold, the label that was in force).
 public enum Rules {
+    /// The label the signals point to at this epoch, first match wins: diverging, too early,
+    /// overfitting, underfitting, fit.
     public static func call(_ s: Signals, current: FitLabel, _ t: Thresholds = Thresholds()) -> RawCall {
         if let c = diverging(s, t) { return c }
         if s.count < t.minEpochs { return RawCall(label: .tooEarly, confidence: 0) }
@@ -64,6 +85,7 @@ public enum Rules {
 
     // MARK: diverging
 
+    /// Which sign of divergence decided it, with its number for the evidence.
     public enum DivergenceKind: Sendable, Equatable {
         case nonFinite(index: Int)
         case explodedOverStart(ratio: Double)
@@ -75,9 +97,9 @@ public enum Rules {
         if s.latestNonFinite, let i = s.firstNonFinite { return .nonFinite(index: i) }
         guard let train = s.train, train.lastIndex == s.count - 1 else { return nil }
         let ratio = train.fractionLeft
-        if train.lastIndex > 0, ratio > t.explodeOverStart { return .explodedOverStart(ratio: ratio) }
+        if train.lastIndex > 0, train.first > 0, ratio > t.explodeOverStart { return .explodedOverStart(ratio: ratio) }
         if let nats = errorNats(s, t), nats > t.saturationNats { return .saturated(nats: nats) }
-        if let best = s.bestTrainAccuracy, let now = s.trainAccuracy, best >= 0.4, now < best / 2 {
+        if let best = s.bestTrainAccuracy, let now = s.trainAccuracy, best >= t.collapseFromAccuracy, now < best / 2 {
             return .accuracyCollapsed(from: best, to: now)
         }
         return nil
@@ -106,31 +128,37 @@ public enum Rules {
 
     // MARK: overfitting
 
-    /// Val loss has turned: no new best for a while, both recent epochs clearly above it, and the
-    /// train loss kept falling meanwhile (the two curves going apart).
-    public static func valHasTurned(_ s: Signals, holding: Bool, _ t: Thresholds = Thresholds()) -> Bool {
-        guard let val = s.val, let train = s.train, let trainAtBest = s.trainAtValBest else { return false }
-        guard train.last < trainAtBest else { return false }
-        if holding { return val.sinceBest >= 1 && val.sustainedRise >= t.overfitHoldFraction * overfitRise(val, t) }
-        return val.sinceBest >= t.overfitSinceBest && val.sustainedRise >= overfitRise(val, t)
+    /// How val_loss turned: it rose clearly above its best, or it stalled above it while the train
+    /// loss kept falling (the two curves parting), long enough for EarlyStopping to stop.
+    public enum Turn: Sendable, Equatable {
+        case rose
+        case stalled
     }
 
-    /// The rise that counts as a turn on this curve: the fixed threshold, or more on a noisy curve.
-    public static func overfitRise(_ val: SeriesSignals, _ t: Thresholds = Thresholds()) -> Double {
-        max(t.overfitRise, exp(t.overfitNoiseDeviations * val.noise) - 1)
+    /// Nil until val_loss has turned; the train loss must be lower than at the val best either way.
+    public static func turn(_ s: Signals, holding: Bool, _ t: Thresholds = Thresholds()) -> Turn? {
+        guard let val = s.val, let train = s.train, let trainAtBest = s.trainAtValBest,
+              SeriesSignals.relative(train.recentLow, to: trainAtBest) <= -t.overfitTrainDrop else { return nil }
+        guard val.sinceBest >= (holding ? 1 : t.overfitSinceBest) else { return nil }
+        if val.sustainedRise >= (holding ? t.overfitHoldFraction : 1) * t.overfitRise { return .rose }
+        let parted = SeriesSignals.relative(train.recentLow, to: trainAtBest) <= -t.stallTrainDrop
+        let drifting = val.sustainedRise >= max(t.stallRise, t.stallRisePerEpoch * Double(val.sinceBest))
+        if val.sinceBest >= t.stallEpochs && drifting && parted { return .stalled }
+        return nil
     }
 
     static func overfitting(_ s: Signals, holding: Bool, _ t: Thresholds) -> RawCall? {
-        guard valHasTurned(s, holding: holding, t), let val = s.val else { return nil }
+        guard turn(s, holding: holding, t) != nil, let val = s.val else { return nil }
         let rise = scaled(val.riseFromBest, from: t.overfitRise, to: 4 * t.overfitRise)
-        let time = scaled(Double(val.sinceBest), from: Double(t.overfitSinceBest), to: 8)
+        let time = scaled(Double(val.sinceBest), from: Double(t.overfitSinceBest), to: 2 * Double(t.stallEpochs))
         return RawCall(label: .overfitting, confidence: 0.5 * rise + 0.5 * time)
     }
 
     // MARK: underfitting
 
+    /// Why the model does not fit its training data, with its number for the evidence.
     public enum UnderfitKind: Sendable, Equatable {
-        /// Best accuracy (train or val) below the threshold, and the train error larger than the train/val gap.
+        /// Best accuracy (train or val) below the threshold, and train and val accuracy close together.
         case lowAccuracy(best: Double)
         /// No accuracy: the loss kept most of its first value.
         case barelyLearned(fractionLeft: Double)
@@ -139,19 +167,18 @@ public enum Rules {
     public static func underfit(_ s: Signals, _ t: Thresholds = Thresholds()) -> UnderfitKind? {
         if let bestTrain = s.bestTrainAccuracy {
             let best = max(bestTrain, s.bestValAccuracy ?? 0)
-            let trainError = 1 - bestTrain
             let gap = bestTrain - (s.bestValAccuracy ?? bestTrain)
-            return best < t.underfitAccuracy && trainError > gap ? .lowAccuracy(best: best) : nil
+            return best < t.underfitAccuracy && gap < t.generalizationGap ? .lowAccuracy(best: best) : nil
         }
-        guard let train = s.train else { return nil }
-        let left = lossLeft(train)
-        let valLeft = s.val.map(lossLeft) ?? left
+        guard let train = s.train, let left = lossLeft(train) else { return nil }
+        let valLeft = s.val.flatMap(lossLeft) ?? left
         return min(left, valLeft) > t.underfitLossLeft ? .barelyLearned(fractionLeft: left) : nil
     }
 
-    /// The best loss as a fraction of the first: how much is left after all the learning so far.
-    static func lossLeft(_ series: SeriesSignals) -> Double {
-        series.first > 0 ? series.best.value / series.first : 1
+    /// The best loss as a fraction of the first: how much is left after all the learning so far
+    /// (nil for a loss that is not positive: its fraction means nothing).
+    static func lossLeft(_ series: SeriesSignals) -> Double? {
+        series.first > 0 && series.best.value >= 0 ? series.best.value / series.first : nil
     }
 
     static func underfitting(_ s: Signals, _ t: Thresholds) -> RawCall? {

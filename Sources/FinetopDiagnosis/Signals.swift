@@ -24,13 +24,13 @@ public struct SeriesSignals: Sendable, Equatable {
     /// The rise of the median of the last three values: the level the curve sits at, which one
     /// spike up or down does not move.
     public var sustainedRise: Double
+    /// The lowest of the last three values: a noisy training loss spikes up on bad batches, and its
+    /// floor says what the model fits now.
+    public var recentLow: Double
     /// Per-epoch change on a log scale over the trailing window (least squares), e.g. -0.05 ≈ falling 5% an epoch.
     public var logSlope: Double
     /// `last / first`: how much of its first value is left.
     public var fractionLeft: Double
-    /// Epoch-to-epoch noise on a log scale (a standard deviation), from second differences over the
-    /// trailing window so a steady trend does not count as noise.
-    public var noise: Double
 }
 
 /// Everything the rules read at one epoch, computed only from the records up to that epoch.
@@ -162,15 +162,18 @@ struct SeriesTracker: Sendable {
             first: first, last: last, lastIndex: lastIndex, best: best, sinceBest: sinceBest,
             riseFromBest: SeriesSignals.relative(last, to: best.value),
             sustainedRise: recent.count == 3 ? SeriesSignals.relative(recent[1], to: best.value) : 0,
+            recentLow: recent.first ?? last,
             logSlope: SeriesSignals.logSlope(Array(values.suffix(window))),
-            fractionLeft: first > 0 ? last / first : 1,
-            noise: SeriesSignals.noiseDeviation(Array(values.suffix(2 * window))))
+            fractionLeft: first > 0 ? last / first : 1)
     }
 }
 
 extension SeriesSignals {
+    /// `(x - base) / |base|`: the relative change, also for losses that go negative (a Gaussian
+    /// NLL, a cosine loss), where `x / base - 1` would flip its sign.
     static func relative(_ x: Double, to base: Double) -> Double {
-        base > 0 ? x / base - 1 : (x > base ? .infinity : 0)
+        if base != 0 { return (x - base) / abs(base) }
+        return x > base ? .infinity : 0
     }
 
     /// Least-squares slope of ln(value) against position; 0 for fewer than 2 positive values.
@@ -187,19 +190,5 @@ extension SeriesSignals {
             den += (Double(i) - meanX) * (Double(i) - meanX)
         }
         return num / den
-    }
-
-    /// For independent noise of deviation σ on ln(value), a second difference has deviation √6·σ,
-    /// and the median of its absolute value is 0.674 of that: σ ≈ median / 1.65.
-    static func noiseDeviation(_ values: [Double]) -> Double {
-        let logs = values.filter { $0 > 0 }.map { log($0) }
-        guard logs.count >= 4 else { return 0 }
-        var second: [Double] = []
-        for i in 2..<logs.count {
-            let d: Double = logs[i] - 2 * logs[i - 1] + logs[i - 2]
-            second.append(abs(d))
-        }
-        second.sort()
-        return second[second.count / 2] / 1.65
     }
 }

@@ -166,6 +166,14 @@ enum Suggestions {
 
     // MARK: diverging
 
+    /// The Keras class name for a reported optimizer ("sgd" → "SGD"); Adam when unknown.
+    static func kerasOptimizer(_ name: String?) -> String {
+        let known = ["adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad",
+                     "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "Nadam", "lion": "Lion"]
+        guard let name, !name.isEmpty else { return "Adam" }
+        return known[name.lowercased()] ?? name
+    }
+
     static func diverging(_ s: Signals, _ facts: RunFacts) -> [Suggestion] {
         var out: [Suggestion] = []
         if let lr = facts.hparams.learningRate, lr > 0 {
@@ -175,7 +183,8 @@ enum Suggestions {
             out.append(Suggestion(id: "lower_learning_rate",
                                   text: "lower the learning rate 10× (for Adam, the Keras default 0.001 → 0.0001)"))
         }
-        out.append(Suggestion(id: "clip_gradients", text: "clip gradients: optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0)"))
+        out.append(Suggestion(id: "clip_gradients",
+                              text: "clip gradients: optimizer=keras.optimizers.\(kerasOptimizer(facts.hparams.optimizer))(learning_rate, clipnorm=1.0)"))
         out.append(Suggestion(id: "check_inputs", text: "check inputs and targets for NaN/Inf and standardize them (large raw targets blow up MSE)"))
         if facts.canStop {
             out.append(Suggestion(id: "stop_job", text: "stop the job: nothing more will be learned from here", action: .stopJob))

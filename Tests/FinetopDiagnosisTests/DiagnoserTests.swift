@@ -54,6 +54,39 @@ import Testing
         #expect(report.current.evidence.first?.contains("while train loss fell") == true)
     }
 
+    @Test func slowDriftUpIsFlaggedWhenEarlyStoppingWouldStop() throws {
+        // Val bottoms out at record 10 and creeps up 1% an epoch; train keeps falling 8% an epoch.
+        let train = (0..<30).map { 2 * pow(0.92, Double($0)) }
+        let val = (0..<30).map { (i: Int) -> Double in
+            let d = Double(i - 10)
+            return i <= 10 ? 1 - 0.05 * d : pow(1.01, d)
+        }
+        let run = TestRuns.run(loss: train, val: val)
+        let flagged = try #require(Diagnoser.diagnose(run).history.first { $0.label == .overfitting }?.epoch)
+        let esStop = try #require(EarlyStoppingRule(patience: 5).stopIndex(Curves(run).valLoss))
+        #expect(flagged <= esStop)
+    }
+
+    @Test func plateauJustAboveItsBestIsNotOverfitting() {
+        // After its best, val hovers 1-2% above it for twenty epochs while train keeps falling.
+        let train = (0..<40).map { 2 * pow(0.95, Double($0)) }
+        let val = (0..<40).map { (i: Int) -> Double in
+            let before = 1 + 0.05 * Double(15 - i)
+            return i <= 15 ? before : 1.015 + 0.005 * Double(i % 2)
+        }
+        let report = Diagnoser.diagnose(TestRuns.run(loss: train, val: val))
+        #expect(!report.history.contains { $0.label == .overfitting })
+        #expect(report.current.label == .fit)
+    }
+
+    @Test func collapsedAccuracyIsDiverging() {
+        let acc = [0.3, 0.6, 0.8, 0.85, 0.9, 0.35, 0.3]
+        let loss = [2.0, 1.2, 0.7, 0.5, 0.4, 1.9, 2.1]
+        let report = Diagnoser.diagnose(TestRuns.run(loss: loss, val: loss, accuracy: acc, valAccuracy: acc))
+        #expect(report.current.label == .diverging)
+        #expect(report.current.evidence.first?.contains("collapsed from 0.9 to 0.3") == true)
+    }
+
     @Test func neverOverfittingWhileValLossStillFalls() {
         // Train loss races to zero, val crawls down: a big gap, but val has not turned.
         let train = (0..<30).map { 2 * pow(0.5, Double($0)) }
@@ -145,6 +178,14 @@ import Testing
         #expect(report.current.label == .underfitting)
         #expect(report.current.suggestions.first?.id == "train_longer")
         #expect(report.current.suggestions.first?.text.contains("epochs 20 → 40") == true)
+    }
+
+    @Test func negativeLossesAreReadByTheirChangeNotTheirSign() {
+        // A Gaussian NLL goes below zero as it learns: falling from -0.1 to -2 is learning, not an explosion.
+        let loss = (0..<20).map { -0.1 - 1.9 * (1 - pow(0.8, Double($0))) }
+        let report = Diagnoser.diagnose(TestRuns.run(loss: loss, val: loss.map { $0 + 0.05 }))
+        #expect(report.current.label == .fit)
+        #expect(!report.history.contains { $0.label == .diverging || $0.label == .overfitting })
     }
 
     @Test func regressionThatBarelyLearnedIsUnderfitting() {

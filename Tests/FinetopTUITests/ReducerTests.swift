@@ -259,6 +259,15 @@ import FinetopDiagnosis
         #expect(stillAsked.confirm == .stopJob)
     }
 
+    @Test func realClassifierLabelsTheSyntheticRuns() {
+        let over = TestRuns.state(TestRuns.overfitting(), width: 120, height: 40)
+        #expect(over.report.current.label == .overfitting)
+        #expect(render(over).lines.contains { $0.contains("OVERFITTING since epoch") })
+        let div = TestRuns.state(TestRuns.diverging(), width: 120, height: 40)
+        #expect(div.report.current.label == .diverging)
+        #expect(render(div).lines.contains { $0.contains("DIVERGING since epoch") })
+    }
+
     @Test func optionsFollowEnvironment() {
         #expect(DashboardOptions.detect(environment: ["LANG": "en_US.UTF-8"], noColorFlag: false) == DashboardOptions(color: true, ascii: false))
         #expect(DashboardOptions.detect(environment: ["LANG": "en_US.UTF-8", "NO_COLOR": "1"], noColorFlag: false).color == false)

@@ -7,11 +7,11 @@ import FinetopCore
     static let sizes = [(80, 24), (120, 40)]
 
     @Test(arguments: sizes) func frozenMobileNet(width: Int, height: Int) {
-        assertSnapshot("mobilenet_frozen_\(width)x\(height)", TestRuns.state(TestRuns.mobileNet(), width: width, height: height))
+        assertSnapshot("mobilenet_frozen_\(width)x\(height)", TestRuns.state(TestRuns.mobileNet(), width: width, height: height, pinDiagnosis: true))
     }
 
     @Test(arguments: sizes) func pendingChanges(width: Int, height: Int) {
-        let s = TestRuns.state(TestRuns.mobileNet(), width: width, height: height)
+        let s = TestRuns.state(TestRuns.mobileNet(), width: width, height: height, pinDiagnosis: true)
         // Unfreeze the last 20 layers, then freeze one of them again: pending marks and totals.
         let keys: [Key] = [.char("G")] + Array(repeating: .up, count: 19) + [.char("u"), .down, .char(" ")]
         let (after, _) = TestRuns.press(s, keys)
@@ -19,37 +19,37 @@ import FinetopCore
     }
 
     @Test(arguments: sizes) func overfittingRun(width: Int, height: Int) {
-        assertSnapshot("overfitting_\(width)x\(height)", TestRuns.state(TestRuns.overfitting(), width: width, height: height))
+        assertSnapshot("overfitting_\(width)x\(height)", TestRuns.state(TestRuns.overfitting(), width: width, height: height, pinDiagnosis: true))
     }
 
     @Test(arguments: sizes) func divergingRun(width: Int, height: Int) {
-        assertSnapshot("diverging_\(width)x\(height)", TestRuns.state(TestRuns.diverging(), width: width, height: height))
+        assertSnapshot("diverging_\(width)x\(height)", TestRuns.state(TestRuns.diverging(), width: width, height: height, pinDiagnosis: true))
     }
 
     @Test(arguments: sizes) func emptyRun(width: Int, height: Int) {
-        assertSnapshot("empty_\(width)x\(height)", TestRuns.state(TestRuns.empty(), width: width, height: height, name: "exp3"))
+        assertSnapshot("empty_\(width)x\(height)", TestRuns.state(TestRuns.empty(), width: width, height: height, name: "exp3", pinDiagnosis: true))
     }
 
     @Test func nestedModelIsIndented() {
-        let (s, _) = TestRuns.press(TestRuns.state(TestRuns.nested(), width: 80, height: 24), [.char("j"), .char(" ")])
+        let (s, _) = TestRuns.press(TestRuns.state(TestRuns.nested(), width: 80, height: 24, pinDiagnosis: true), [.char("j"), .char(" ")])
         assertSnapshot("nested_pending_80x24", s)
     }
 
     @Test func smallestSupportedSize() {
-        assertSnapshot("overfitting_60x16", TestRuns.state(TestRuns.overfitting(), width: 60, height: 16))
+        assertSnapshot("overfitting_60x16", TestRuns.state(TestRuns.overfitting(), width: 60, height: 16, pinDiagnosis: true))
     }
 
     @Test func tooSmallTerminal() {
-        assertSnapshot("too_small_50x12", TestRuns.state(TestRuns.mobileNet(), width: 50, height: 12))
+        assertSnapshot("too_small_50x12", TestRuns.state(TestRuns.mobileNet(), width: 50, height: 12, pinDiagnosis: true))
     }
 
     @Test func helpOverlay() {
-        let (s, _) = TestRuns.press(TestRuns.state(TestRuns.overfitting(), width: 80, height: 24), [.char("?")])
+        let (s, _) = TestRuns.press(TestRuns.state(TestRuns.overfitting(), width: 80, height: 24, pinDiagnosis: true), [.char("?")])
         assertSnapshot("help_80x24", s)
     }
 
     @Test func asciiFallback() {
-        let s = TestRuns.state(TestRuns.overfitting(), width: 80, height: 24, options: DashboardOptions(color: false, ascii: true))
+        let s = TestRuns.state(TestRuns.overfitting(), width: 80, height: 24, options: DashboardOptions(color: false, ascii: true), pinDiagnosis: true)
         assertSnapshot("overfitting_ascii_80x24", s)
         let text = render(s).lines.joined()
         #expect(text.unicodeScalars.allSatisfy { $0.value < 0x7F })

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FinetopCore
+import FinetopDiagnosis
 @testable import FinetopTUI
 
 /// Runs and states the dashboard tests draw: real fixtures plus small synthetic curves.
@@ -96,9 +97,36 @@ enum TestRuns {
     static func empty() -> Run { Run(format: .runDirectory) }
 
     static func state(_ run: Run, width: Int = 80, height: Int = 24, name: String? = nil, control: ControlFile? = nil,
-                      readOnly: String? = nil, options: DashboardOptions = DashboardOptions(color: false, ascii: false)) -> AppState {
-        AppState(run: run, runName: name, pathName: "run", readOnlyReason: readOnly, control: control,
-                 options: options, width: width, height: height, now: 1_763_900_100, lastWrite: 1_763_900_090)
+                      readOnly: String? = nil, options: DashboardOptions = DashboardOptions(color: false, ascii: false),
+                      pinDiagnosis: Bool = false) -> AppState {
+        var s = AppState(run: run, runName: name, pathName: "run", readOnlyReason: readOnly, control: control,
+                         options: options, width: width, height: height, now: 1_763_900_100, lastWrite: 1_763_900_090)
+        if pinDiagnosis { s.report = pinnedReport(run) }
+        return s
+    }
+
+    /// Screens are snapshotted with a fixed diagnosis, so rewording the classifier does not break
+    /// them; `ReducerTests.realClassifierLabelsTheSyntheticRuns` checks the real one on these runs.
+    static func pinnedReport(_ run: Run) -> DiagnosisReport {
+        let d: Diagnosis
+        switch run.info?.runID {
+        case "overfit":
+            d = Diagnosis(label: .overfitting, sinceEpoch: 12, confidence: 0.95, epochs: run.epochs.count,
+                          evidence: ["val_loss 0.689 is 42% above its best 0.485 at epoch 9 while train loss fell 77%",
+                                     "no new best val_loss for 11 epochs"],
+                          suggestions: [
+                              Suggestion(id: "early_stopping", text: "EarlyStopping(monitor=\"val_loss\", patience=2, restore_best_weights=True): stop now and keep the epoch 9 weights", action: .stopJob),
+                              Suggestion(id: "dropout", text: "add Dropout(0.5) in the head"),
+                          ])
+        case "diverge":
+            d = Diagnosis(label: .diverging, sinceEpoch: 4, confidence: 0.99, epochs: run.epochs.count,
+                          evidence: ["loss is not a number (NaN/Inf) since epoch 7"],
+                          suggestions: [Suggestion(id: "lower_lr", text: "lower the learning rate 10×: 0.001 → 0.0001")])
+        default:
+            d = Diagnosis(label: .tooEarly, sinceEpoch: 0, confidence: 0, epochs: run.epochs.count,
+                          evidence: ["no epochs yet"], suggestions: [])
+        }
+        return DiagnosisReport(current: d, history: [])
     }
 
     /// Feeds keys through the reducer, collecting effects.

@@ -374,6 +374,23 @@ RUNS = [
     mlp("digits", (2,), 30, 32, "adam", 1e-3, U, val=False),
     mlp("breast_cancer", (8,), 20, 16, "sgd", 1e-5, U, val=False),
     mlp("digits", (128,), 15, 32, "sgd", 20.0, D, val=False),
+    # ---- second batch (appended so earlier files keep their names): divergence that starts
+    # mid-run, more underfitting causes, larger batches, weak augmentation that still overfits
+    mlp("digits", (256, 256, 256), 40, 32, "sgdm", 0.3, D),
+    ft("ft300", 4, (64,), 35, 32, "adam", 1e-4, D, lr_growth=1.5),
+    mlp("diabetes_raw", (64, 64), 30, 32, "sgd", 1e-3, D),
+    mlp("diabetes", (64, 64, 64), 30, 16, "sgdm", 0.2, D),
+    mlp("synth", (256, 256), 30, 32, "adam", 0.05, D),
+    conv("digits", (16, 32), 64, 30, 32, "sgdm", 0.5, D),
+    mlp("digits", (128,), 10, 32, "adam", 1e-4, U),
+    ft("ft300", 0, (), 40, 32, "adam", 1e-3, U, l2=0.5),
+    conv("digits", (16, 32), 64, 30, 32, "adam", 1e-3, U, dropout=[0.9, 0.9]),
+    ft("ft100", 1, (32,), 30, 16, "adam", 1e-3, U, noise=1.0),
+    mlp("digits", (256, 128), 60, 256, "adam", 1e-3, F),
+    mlp("synth", (64, 32), 45, 128, "rmsprop", 1e-3, F, dropout=[0.2, 0.2]),
+    ft("ft300", 3, (128,), 20, 64, "adam", 5e-4, F, dropout=[0.3, 0.3]),
+    ft("ft40", 4, (256,), 70, 8, "adam", 1e-3, O, noise=0.1),
+    mlp("digits_small", (512, 512), 70, 16, "adam", 1e-3, O, noise=0.05),
 ]
 
 SHORT = {"digits": "digits", "digits_small": "digits", "synth": "synth",
@@ -721,6 +738,27 @@ def write_summary(entries, meta, refs):
               "- Training time for all generated curves: %.0f s of wall clock on a shared 2-core CPU "
               "(Keras %s, JAX backend)." % (secs, meta.get("_keras_version", "3.x")),
               "- Corpus size: %.0f kB of CSV." % (size / 1024.0),
+              "- Regenerating on this machine reproduces the CSV files byte for byte (checked on two "
+              "runs); other CPUs/JAX versions may differ in the last digits.",
+              "",
+              "## Anchor: Keras EarlyStopping(monitor=\"val_loss\", patience=5) on the overfitting curves",
+              "",
+              "Computed from each CSV (`early_stopping_p5_stop_epoch` in labels.json, same bookkeeping "
+              "as Keras 3). `-` = it would not stop. A stop before the minimum means it fired on an "
+              "earlier plateau.",
+              "",
+              "| file | epochs | val_loss min epoch | EarlyStopping(p=5) stops at | epochs after min |",
+              "|---|---|---|---|---|"]
+    for e in entries:
+        if e["label"] == "overfitting" and not e["ambiguous"]:
+            es = e.get("early_stopping_p5_stop_epoch")
+            lines.append("| %s | %d | %d | %s | %s |" % (
+                e["file"], e["epochs"], e["val_loss_min_epoch"], "-" if es is None else es,
+                "-" if es is None else es - e["val_loss_min_epoch"]))
+    fits = [e for e in entries if e["label"] == "fit" and not e["ambiguous"] and e["has_validation"]]
+    lines += ["",
+              "On the %d non-ambiguous `fit` curves with validation, EarlyStopping(p=5) would stop "
+              "%d of them." % (len(fits), sum(e.get("early_stopping_p5_stop_epoch") is not None for e in fits)),
               ""]
     with open(os.path.join(HERE, "SUMMARY.md"), "w") as f:
         f.write("\n".join(lines))
