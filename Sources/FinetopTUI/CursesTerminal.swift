@@ -135,6 +135,8 @@ final class CursesTerminal {
         case key(Key)
         case resize
         case interrupt
+        /// Ctrl-L: repaint everything (after another program scribbled on the terminal).
+        case redraw
         /// A function key the dashboard does not use.
         case ignored
     }
@@ -165,6 +167,7 @@ final class CursesTerminal {
         case 8, 127: return .key(.backspace)
         case 9: return .key(.tab)
         case 3: return .interrupt
+        case 12: return .redraw
         default:
             guard let u = Unicode.Scalar(UInt32(ch)) else { return nil }
             return .key(.char(Character(u)))

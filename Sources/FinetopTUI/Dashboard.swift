@@ -151,6 +151,9 @@ public enum Dashboard {
                     let s = term.size
                     send(.resize(width: s.width, height: s.height))
                 case .interrupt: send(.quit)
+                case .redraw:
+                    term.invalidate()
+                    dirty = true
                 case .ignored: break
                 }
                 if state.shouldQuit { break }

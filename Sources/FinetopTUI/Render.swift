@@ -469,6 +469,7 @@ enum HelpOverlay {
         ("m", "cycle the chart's metric"),
         ("l", "log scale (when all values > 0)"),
         ("?", "this help (any key closes)"),
+        ("Ctrl-L", "repaint the screen"),
         ("q  Ctrl-C", "quit"),
         ("", ""),
         ("Y N -", "trainable, frozen, no weights"),
