@@ -163,6 +163,12 @@ struct DashboardTmuxTests {
             !$0.contains("Y*") && $0.contains("5,637 (22.02 KB)") && $0.contains("applied revision 1")
         }
 
+        // The next change goes out with a higher revision, still the whole desired state.
+        try t.keys("Space")
+        try waitUntil("control.json revision 2") { (try? ControlFile.read(from: dir))?.revision == 2 }
+        #expect(try ControlFile.read(from: dir)?.trainable == ["conv": false])
+        try t.waitFor("pending freeze") { $0.contains("N*") }
+
         // Resize redraws at the new size.
         try t.tmux(["resize-window", "-t", t.name, "-x", "80", "-y", "24"])
         let small = try t.waitFor("80x24 frame") { s in
