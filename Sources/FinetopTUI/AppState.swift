@@ -97,7 +97,9 @@ public struct DashboardOptions: Sendable, Equatable {
 
 /// Everything the screen shows, as plain values. `render` reads it; `reduce` makes the next one.
 public struct AppState: Sendable {
-    public var run: Run
+    public var run: Run {
+        didSet { lastAckedRevision = Self.highestAck(run) }
+    }
     public var report: DiagnosisReport
     /// A name the caller chose; when nil the header shows the run's id, else the path's last part.
     public var runName: String?
@@ -142,7 +144,10 @@ public struct AppState: Sendable {
         self.lastWrite = lastWrite
         self.control = ControlState(existing: control)
         self.acksSeen = run.acks.count
+        self.lastAckedRevision = Self.highestAck(run)
     }
+
+    static func highestAck(_ run: Run) -> Int { run.acks.map(\.revision).max() ?? -1 }
 
     public var layers: [Layer] { run.model?.layers ?? [] }
 
@@ -153,8 +158,9 @@ public struct AppState: Sendable {
         return pathName
     }
 
-    /// The highest control revision the job has answered (applied or rejected).
-    public var lastAckedRevision: Int { run.acks.map(\.revision).max() ?? -1 }
+    /// The highest control revision the job has answered (applied or rejected); follows `run`, so
+    /// per-layer checks do not rescan the acks.
+    public private(set) var lastAckedRevision: Int
 
     /// The flag the user asked for and the job has not confirmed yet; nil when nothing is pending.
     public func pendingFlag(_ layer: Layer) -> Bool? {
