@@ -16,10 +16,11 @@ struct WatchCommand: ParsableCommand {
     @Flag(help: "No colors (also when NO_COLOR is set); selection stays visible.") var noColor = false
 
     func run() throws {
+        // A bad path is the more useful thing to hear about, terminal or not.
+        let source = Self.source(for: path)
         guard isatty(1) == 1, isatty(0) == 1 else {
             fail("the dashboard needs a terminal; for a text report use `finetop diagnose \(path)`")
         }
-        let source = Self.source(for: path)
         let options = DashboardOptions.detect(environment: Self.environment, noColorFlag: noColor)
         let exit: DashboardExit
         do {
