@@ -517,21 +517,7 @@ enum HelpOverlay {
         let x0 = (buf.width - w) / 2, y0 = (buf.height - h) / 2
         let g = Glyphs(ascii: s.options.ascii)
         let box = Rect(x: x0, y: y0, width: w, height: h)
-        buf.fill(box)
-        let st = Style(fg: .cyan, bold: true)
-        for x in box.x..<box.maxX {
-            buf.put(g.horizontal, x: x, y: box.y, style: st)
-            buf.put(g.horizontal, x: x, y: box.maxY - 1, style: st)
-        }
-        for y in box.y..<box.maxY {
-            buf.put(g.vertical, x: box.x, y: y, style: st)
-            buf.put(g.vertical, x: box.maxX - 1, y: y, style: st)
-        }
-        buf.put(g.topLeft, x: box.x, y: box.y, style: st)
-        buf.put(g.topRight, x: box.maxX - 1, y: box.y, style: st)
-        buf.put(g.bottomLeft, x: box.x, y: box.maxY - 1, style: st)
-        buf.put(g.bottomRight, x: box.maxX - 1, y: box.maxY - 1, style: st)
-        buf.text(" keys ", x: box.x + 2, y: box.y, style: st)
+        drawOverlayBox(box, title: " keys ", g, &buf)
         for (i, (k, what)) in lines.prefix(h - 2).enumerated() {
             let y = box.y + 1 + i
             buf.text(TextWidth.pad(k, to: keyW), x: box.x + 2, y: y, style: Style.plain.bolded)
@@ -541,6 +527,25 @@ enum HelpOverlay {
 }
 
 
+/// A cleared, framed box over the dashboard with a title in its top edge (help, output).
+func drawOverlayBox(_ box: Rect, title: String, _ g: Glyphs, _ buf: inout ScreenBuffer) {
+    buf.fill(box)
+    let st = Style(fg: .cyan, bold: true)
+    for x in box.x..<box.maxX {
+        buf.put(g.horizontal, x: x, y: box.y, style: st)
+        buf.put(g.horizontal, x: x, y: box.maxY - 1, style: st)
+    }
+    for y in box.y..<box.maxY {
+        buf.put(g.vertical, x: box.x, y: y, style: st)
+        buf.put(g.vertical, x: box.maxX - 1, y: y, style: st)
+    }
+    buf.put(g.topLeft, x: box.x, y: box.y, style: st)
+    buf.put(g.topRight, x: box.maxX - 1, y: box.y, style: st)
+    buf.put(g.bottomLeft, x: box.x, y: box.maxY - 1, style: st)
+    buf.put(g.bottomRight, x: box.maxX - 1, y: box.maxY - 1, style: st)
+    buf.text(title, x: box.x + 2, y: box.y, style: st, maxWidth: box.width - 4)
+}
+
 /// The tail of the job's output.log over the dashboard (`o`), so a traceback is readable.
 enum OutputOverlay {
     static func draw(_ s: AppState, _ buf: inout ScreenBuffer) {
@@ -548,21 +553,7 @@ enum OutputOverlay {
         guard w > 10, h > 3 else { return }
         let g = Glyphs(ascii: s.options.ascii)
         let box = Rect(x: 2, y: 1, width: w, height: h)
-        buf.fill(box)
-        let st = Style(fg: .cyan, bold: true)
-        for x in box.x..<box.maxX {
-            buf.put(g.horizontal, x: x, y: box.y, style: st)
-            buf.put(g.horizontal, x: x, y: box.maxY - 1, style: st)
-        }
-        for y in box.y..<box.maxY {
-            buf.put(g.vertical, x: box.x, y: y, style: st)
-            buf.put(g.vertical, x: box.maxX - 1, y: y, style: st)
-        }
-        buf.put(g.topLeft, x: box.x, y: box.y, style: st)
-        buf.put(g.topRight, x: box.maxX - 1, y: box.y, style: st)
-        buf.put(g.bottomLeft, x: box.x, y: box.maxY - 1, style: st)
-        buf.put(g.bottomRight, x: box.maxX - 1, y: box.maxY - 1, style: st)
-        buf.text(" output.log \(g.dot) any key closes ", x: box.x + 2, y: box.y, style: st, maxWidth: w - 4)
+        drawOverlayBox(box, title: " output.log \(g.dot) any key closes ", g, &buf)
         let textW = w - 4
         var rows: [String] = []
         for line in s.outputLines {
