@@ -63,7 +63,7 @@ final class Job: DashboardJob {
         var description: String {
             switch self {
             case .exited(let code): return "exited with status \(code)"
-            case .signalled(let signal): return "was killed by signal \(signal)"
+            case .signalled(let signal): return "was killed by \(signalName(signal))"
             }
         }
     }
