@@ -60,7 +60,7 @@ public enum DashboardExit: Sendable, Equatable {
     case signal(Int32)
 }
 
-/// The full-screen dashboard: `finetop watch`, and later the demo and `finetop run`.
+/// The full-screen dashboard: `finetop watch`, the demo and `finetop run`.
 public enum Dashboard {
     /// Runs until the user quits or a signal arrives; the terminal is restored on every path.
     /// - Parameter runName: shown in the header; by default the run id, else the path's last part.
