@@ -57,20 +57,31 @@ enum JobPython {
 struct RunCommandTmuxTests {
     let helpers = CLI.packageRoot + "/assets/python"
 
-    func start(_ t: TmuxSession, dir: String, script: String) throws {
-        let python = try #require(JobPython.path)
-        try t.run("PYTHONPATH=\(helpers) \(Binary.path) run --dir \(dir) -- \(python) \(script)")
-    }
-
-    @Test func failingJobShowsItsStatusAndOutputAndFinetopExitsWithIt() throws {
+    /// A started `finetop run` of `exit3Job` in tmux, its run directory and script removed (and
+    /// the job killed if still there) when the test ends.
+    final class StartedJob {
         let dir = temporaryRunPath("finetop-run")
-        let script = try JobPython.script(exit3Job, name: "exit3")
-        defer {
+        let script: String
+        let t: TmuxSession
+
+        init(width: Int, height: Int, helpers: String) throws {
+            script = try JobPython.script(exit3Job, name: "job")
+            t = try TmuxSession(width: width, height: height)
+            let python = try #require(JobPython.path)
+            try t.run("PYTHONPATH=\(helpers) \(Binary.path) run --dir \(dir) -- \(python) \(script)")
+        }
+
+        deinit {
+            for pid in processes(mentioning: script) { kill(pid, SIGKILL) }
             try? FileManager.default.removeItem(atPath: dir)
             try? FileManager.default.removeItem(atPath: script)
         }
-        let t = try TmuxSession(width: 120, height: 40)
-        try start(t, dir: dir, script: script)
+    }
+
+    @Test func failingJobShowsItsStatusAndOutputAndFinetopExitsWithIt() throws {
+        let job = try StartedJob(width: 120, height: 40, helpers: helpers)
+        defer { withExtendedLifetime(job) {} }  // its deinit cleans up: not before the test ends
+        let (t, dir) = (job.t, job.dir)
         let running = try t.waitFor("the running job", timeout: 30) { $0.contains("Layers 2") && $0.contains("epoch 2/4") }
         #expect(running.contains("pid "))
         #expect(running.contains("o output"))
@@ -102,14 +113,9 @@ struct RunCommandTmuxTests {
     }
 
     @Test func ctrlCInterruptsTheJobAndTheDashboardStays() throws {
-        let dir = temporaryRunPath("finetop-run-int")
-        let script = try JobPython.script(exit3Job, name: "interrupt")
-        defer {
-            try? FileManager.default.removeItem(atPath: dir)
-            try? FileManager.default.removeItem(atPath: script)
-        }
-        let t = try TmuxSession(width: 100, height: 30)
-        try start(t, dir: dir, script: script)
+        let job = try StartedJob(width: 100, height: 30, helpers: helpers)
+        defer { withExtendedLifetime(job) {} }  // its deinit cleans up: not before the test ends
+        let (t, dir) = (job.t, job.dir)
         try t.waitFor("the running job", timeout: 30) { $0.contains("Layers 2") && $0.contains("pid ") }
         try t.keys("C-c")
         // Python dies of the SIGINT it re-raises after KeyboardInterrupt; the run says stopped.
@@ -121,25 +127,19 @@ struct RunCommandTmuxTests {
     }
 
     @Test func quittingLeavesARunningJobRunning() throws {
-        let dir = temporaryRunPath("finetop-run-keep")
-        let script = try JobPython.script(exit3Job, name: "keep")
-        defer {
-            for pid in processes(mentioning: script) { kill(pid, SIGKILL) }
-            try? FileManager.default.removeItem(atPath: dir)
-            try? FileManager.default.removeItem(atPath: script)
-        }
-        let t = try TmuxSession(width: 100, height: 30)
-        try start(t, dir: dir, script: script)
+        let job = try StartedJob(width: 100, height: 30, helpers: helpers)
+        defer { withExtendedLifetime(job) {} }  // its deinit cleans up: not before the test ends
+        let (t, dir) = (job.t, job.dir)
         try t.waitFor("the running job", timeout: 30) { $0.contains("Layers 2") && $0.contains("pid ") }
         try t.keys("q")
         let after = try t.waitFor(text: "FINETOP-EXITED 0")
         #expect(after.contains("the job keeps running"))
         // (The pane wraps long lines.)
         #expect(after.replacingOccurrences(of: "\n", with: "").contains("finetop watch \(dir)"))
-        #expect(!processes(mentioning: script).isEmpty, "the job was left running")
+        #expect(!processes(mentioning: job.script).isEmpty, "the job was left running")
         // Finishing it later is still recorded in its run.
         _ = FileManager.default.createFile(atPath: dir + "/go", contents: nil)
-        try waitUntil("the job to end", timeout: 20) { processes(mentioning: script).isEmpty }
+        try waitUntil("the job to end", timeout: 20) { processes(mentioning: job.script).isEmpty }
         #expect(try RunLoader.load(path: dir).end?.reason == "error")
     }
 }
