@@ -68,12 +68,15 @@ struct KerasRunTmuxTests {
             (try? ControlFile.read(from: dir))?.trainable == ["dense_b": false, "dense_a": true]
         }
         let revision = try #require(try ControlFile.read(from: dir)).revision
+        let epochsAtToggle = try RunLoader.load(path: dir).epochs.count
 
         // The job acknowledges at an epoch boundary and reports the new model.
         try waitUntil("the job's ack of revision \(revision)", timeout: 60) {
             (try? RunLoader.load(path: dir))?.acks.contains { $0.revision == revision } == true
         }
         let acked = try RunLoader.load(path: dir)
+        // Within one epoch (two if the keys straddled an epoch boundary).
+        #expect(acked.epochs.count <= epochsAtToggle + 2, "acked after \(acked.epochs.count - epochsAtToggle) epochs")
         #expect(acked.acks.allSatisfy { $0.status == .applied }, "acks: \(acked.acks)")
         #expect(Set(acked.acks.flatMap(\.changed)) == ["dense_a", "dense_b"])
         let model = try #require(acked.model)
