@@ -49,6 +49,10 @@ public struct RunBuilder: Sendable {
         s.withUTF8 { consume(line: $0) }
     }
 
+    mutating func reserveBatches(_ n: Int) {
+        run.batches.reserveCapacity(n)
+    }
+
     mutating func appendBatchPoint(epoch: Int, step: Int, loss: Double) {
         run.batches.append(epoch: epoch, step: step, loss: loss)
     }
