@@ -162,13 +162,23 @@ enum TensorBoardMapping {
         let first = boundaries.first ?? 0
         let stepsAreEpochs = !boundaries.isEmpty && (first == 0 || first == 1)
             && boundaries.last == first + Int64(boundaries.count - 1)
+        // The optimizer step at each epoch's end: Keras's evaluations say it; without validation,
+        // the last batch logged before each epoch_* point.
+        var epochEndSteps: [Int64]?
+        if stepsAreEpochs {
+            if iterationsAtEpochEnd.count == boundaries.count {
+                epochEndSteps = iterationsAtEpochEnd
+            } else if let keras = perEpoch.first(where: { $0.series.arrivals.count == boundaries.count && $0.series.steps == boundaries }),
+                      keras.series.arrivals.allSatisfy({ $0 > 0 }) {
+                epochEndSteps = keras.series.arrivals
+            }
+        }
         var records: [EpochRecord] = []
         records.reserveCapacity(boundaries.count)
         var slot: [Int64: Int] = [:]
         for (i, b) in boundaries.enumerated() {
             let epoch = stepsAreEpochs ? Int(b - first) : i
-            var globalStep: Int? = stepsAreEpochs ? nil : Int(b)
-            if stepsAreEpochs, iterationsAtEpochEnd.count == boundaries.count { globalStep = Int(iterationsAtEpochEnd[i]) }
+            let globalStep: Int? = stepsAreEpochs ? epochEndSteps.map { Int($0[i]) } : Int(b)
             records.append(EpochRecord(epoch: epoch, step: globalStep, values: [:]))
             slot[b] = i
         }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SwiftProtobuf
 
 /// CRC-32C (Castagnoli), the checksum of TFRecord framing; slicing-by-8 over eight tables.
 enum CRC32C {
@@ -220,5 +221,43 @@ final class TensorBoardEventFile {
         storage.deallocate()
         storage = bigger
         capacity = n
+    }
+}
+
+/// Writes TensorBoard event files the way PyTorch's SummaryWriter does (a `simple_value` scalar
+/// per event, TFRecord framing); used by the benchmark and by tests that need large logs.
+public struct TensorBoardEventWriter {
+    private var buffer: [UInt8] = []
+    public init() {}
+
+    /// The file's first event: `file_version` "brain.Event:2".
+    public mutating func fileVersion(wallTime: Double) {
+        var event = Tensorboard_Event()
+        event.wallTime = wallTime
+        event.fileVersion = "brain.Event:2"
+        append(event)
+    }
+
+    /// One scalar at one step.
+    public mutating func scalar(tag: String, step: Int64, value: Float, wallTime: Double) {
+        var v = Tensorboard_Summary.Value()
+        v.tag = tag
+        v.simpleValue = value
+        var event = Tensorboard_Event()
+        event.wallTime = wallTime
+        event.step = step
+        event.summary.value = [v]
+        append(event)
+    }
+
+    private mutating func append(_ event: Tensorboard_Event) {
+        guard let data: [UInt8] = try? event.serializedBytes() else { return }
+        buffer += TFRecordFraming.frame(data)
+    }
+
+    /// The framed bytes written so far, handed over and forgotten.
+    public mutating func take() -> [UInt8] {
+        defer { buffer.removeAll(keepingCapacity: true) }
+        return buffer
     }
 }

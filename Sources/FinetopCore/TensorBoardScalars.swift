@@ -14,20 +14,27 @@ struct TensorBoardScalars {
         var values: [Double] = []
         /// A tag whose first value says it belongs to another plugin (histograms, text, …).
         var ignored = false
+        /// For Keras's `epoch_*` tags: the highest step of the run's other tags when each point
+        /// arrived, i.e. the epoch's last logged batch (Keras logs epochs against the epoch number).
+        var arrivals: [Int64] = []
 
-        mutating func add(step: Int64, value: Double) {
+        mutating func add(step: Int64, value: Double, arrival: Int64? = nil) {
             if let last = steps.last, step <= last {
                 let cut = steps.partitionPoint { $0 < step }
                 steps.removeSubrange(cut...)
                 values.removeSubrange(cut...)
+                if arrivals.count > cut { arrivals.removeSubrange(cut...) }
             }
             steps.append(step)
             values.append(value)
+            if let arrival, arrivals.count == steps.count - 1 { arrivals.append(arrival) }
         }
     }
 
     var series: [Series] = []
     private var index: [String: [String: Int]] = [:]
+    /// Per run, the highest step seen for tags other than Keras's `epoch_*`.
+    private var highestStep: [String: Int64] = [:]
     var skipped = 0
     var lastSkipReason: String?
     /// Rises with every point kept and every record skipped: whether a poll changed anything.
@@ -75,7 +82,12 @@ struct TensorBoardScalars {
             }
             if series[i].ignored { continue }
             guard let v = Self.scalar(value) else { continue }
-            series[i].add(step: event.step, value: v)
+            if value.tag.hasPrefix("epoch_") {
+                series[i].add(step: event.step, value: v, arrival: highestStep[run] ?? 0)
+            } else {
+                series[i].add(step: event.step, value: v)
+                if event.step > highestStep[run] ?? 0 { highestStep[run] = event.step }
+            }
             revision += 1
         }
     }

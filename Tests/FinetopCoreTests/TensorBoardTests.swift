@@ -155,6 +155,9 @@ import Testing
         let batchesFirst = source.run.batches.count
         #expect(epochsFirst > 0 && epochsFirst < 6)
         #expect(source.run.hasValidation == false)
+        // Without validation, each epoch ends at the last batch logged before its epoch_* values.
+        #expect(source.run.epochs.map(\.step) == Array([15, 30, 45, 60, 75, 90].prefix(epochsFirst)))
+        #expect(Array(source.run.batches.epochs.prefix(4)) == [0, 0, 0, 1])
         #expect(try source.poll() == false)
         append(bytes: Array(train[cut...]), to: trainFile)
         #expect(try source.poll())
