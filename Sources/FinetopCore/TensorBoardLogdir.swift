@@ -95,6 +95,25 @@ final class TensorBoardLogdir {
         }
         files.sort { ($0.run, $0.reader.path) < ($1.run, $1.reader.path) }
         let revisionBefore = scalars.revision
+        guard try readAppended() else {
+            reset()
+            return try poll()
+        }
+        if scalars.revision != revisionBefore { changed = true }
+        if changed {
+            run = TensorBoardMapping.run(from: scalars)
+            built = true
+        }
+        return changed
+    }
+
+    /// Reads every file's new records; false when a file was replaced and all must be read again.
+    private func readAppended() throws(ReadError) -> Bool {
+        // Work on a local copy: a class property touched once per record costs a dynamic
+        // exclusivity check each time.
+        var scalars = self.scalars
+        self.scalars = TensorBoardScalars()
+        defer { self.scalars = scalars }
         for k in files.indices {
             let reader = files[k].reader
             let run = files[k].run
@@ -108,16 +127,10 @@ final class TensorBoardLogdir {
             case .appended, .missing:
                 continue
             case .replaced:
-                reset()
-                return try poll()
+                return false
             }
         }
-        if scalars.revision != revisionBefore { changed = true }
-        if changed {
-            run = TensorBoardMapping.run(from: scalars)
-            built = true
-        }
-        return changed
+        return true
     }
 
     /// Forgets everything read, to read all files again from the start.

@@ -68,13 +68,5 @@ func eventAccumulatorSeconds(python: String, logdir: String, expected: Int) -> D
             print("EventAccumulator read", n, "scalars", file=sys.stderr)
         print(elapsed)
         """
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: python)
-    p.arguments = ["-c", script]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    do { try p.run() } catch { return nil }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    return pythonSeconds(python: python, script: script)
 }

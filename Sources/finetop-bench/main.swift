@@ -125,6 +125,11 @@ func orjsonSeconds(python: String, file: String) -> Double? {
                 n += 1
         print(time.perf_counter() - t)
         """
+    return pythonSeconds(python: python, script: script)
+}
+
+/// Runs a Python script that prints a number of seconds on its last line.
+func pythonSeconds(python: String, script: String) -> Double? {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: python)
     p.arguments = ["-c", script]
