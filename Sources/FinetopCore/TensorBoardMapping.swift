@@ -139,10 +139,15 @@ enum TensorBoardMapping {
             all[k].meaning.level = .epoch
         }
         let epochPoints = all.filter { $0.meaning.level == .epoch }.map(\.series.steps.count).max()
+        let anchors = Set(all.filter { $0.meaning.level == .epoch }.flatMap(\.series.steps))
         for k in all.indices where all[k].meaning.level == .unknown {
             let n = all[k].series.steps.count
             if let epochPoints {
-                all[k].meaning.level = Double(n) <= Double(epochPoints) * 1.5 ? .epoch : .step
+                // Logged mostly at other steps than the epochs (Hugging Face's train/loss every
+                // logging_steps): per step, so its epoch value is the mean over the epoch.
+                let shared = all[k].series.steps.reduce(0) { $0 + (anchors.contains($1) ? 1 : 0) }
+                let atEpochs = Double(n) <= Double(epochPoints) * 1.5 && 2 * shared >= n
+                all[k].meaning.level = atEpochs ? .epoch : .step
             } else {
                 all[k].meaning.level = n <= epochLikeLimit ? .epoch : .step
             }

@@ -266,3 +266,25 @@ func append(bytes: [UInt8], to path: String) {
     h.write(Data(bytes))
     h.closeFile()
 }
+
+extension TensorBoardTests {
+    /// Hugging Face's Trainer: `train/loss` every logging_steps, `eval/loss` per epoch at other steps.
+    @Test func trainingLossAtOtherStepsThanEvaluationsIsAveragedPerEpoch() throws {
+        let dir = makeTempDir("tb-hf")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var w = TensorBoardEventWriter()
+        w.fileVersion(wallTime: 0)
+        for step in stride(from: 40, through: 300, by: 40) {
+            w.scalar(tag: "train/loss", step: Int64(step), value: Float(step), wallTime: 0)
+            w.scalar(tag: "train/epoch", step: Int64(step), value: Float(step) / 100, wallTime: 0)
+        }
+        for step in [100, 200, 300] { w.scalar(tag: "eval/loss", step: Int64(step), value: 1, wallTime: 0) }
+        append(bytes: w.take(), to: dir + "/events.out.tfevents.1763900000.h.1.0")
+        let run = try RunLoader.load(path: dir)
+        #expect(run.epochs.map(\.step) == [100, 200, 300])
+        #expect(run.epochs.map(\.loss) == [60, 160, 260])        // (40+80)/2, (120+160+200)/3, (240+280)/2
+        #expect(run.epochs.allSatisfy { $0.valLoss == 1 })
+        #expect(run.batches.steps == stride(from: 40, through: 280, by: 40).map(Int64.init))
+        #expect(run.metricNames == ["loss"])
+    }
+}
