@@ -16,4 +16,17 @@ static inline int finetop_lines(void) { return LINES; }
 static inline int finetop_cols(void) { return COLS; }
 static inline int finetop_colors(void) { return COLORS; }
 static inline int finetop_color_pair(int n) { return (int)COLOR_PAIR(n); }
+
+/* newterm instead of initscr: a missing terminfo entry is an error we report, not an exit. */
+static inline SCREEN *finetop_newterm(void) { return newterm(NULL, stdout, stdin); }
+
+/* Attribute bits are built by macros Swift cannot import. */
+static inline attr_t finetop_attrs(int bold, int dim, int reverse, int underline) {
+    attr_t a = A_NORMAL;
+    if (bold) a |= A_BOLD;
+    if (dim) a |= A_DIM;
+    if (reverse) a |= A_REVERSE;
+    if (underline) a |= A_UNDERLINE;
+    return a;
+}
 #endif

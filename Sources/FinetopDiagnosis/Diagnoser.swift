@@ -1,11 +1,71 @@
 import FinetopCore
 
-/// Labels a run from its curves. (The classifier lands with the diagnosis work; until then it
-/// honestly says it cannot judge yet.)
+/// One epoch of the replay: what the rules said then, and the label in force after hysteresis.
+public struct TimelineEntry: Sendable, Equatable {
+    public var epoch: Int
+    public var raw: RawCall
+    public var label: FitLabel
+    /// Record index where `label` began (the first of the epochs that agreed on it).
+    public var sinceIndex: Int
+    /// How many epochs in a row `label` has been shown, this one included.
+    public var shownFor: Int
+}
+
+/// Labels a run from its curves, epoch by epoch, as the dashboard would have seen it grow.
 public enum Diagnoser {
     public static func diagnose(_ run: Run) -> DiagnosisReport {
-        let d = Diagnosis(label: .tooEarly, sinceEpoch: 0, confidence: 0, epochs: run.epochs.count,
-                          evidence: ["the classifier is not built yet"], suggestions: [])
-        return DiagnosisReport(current: d, history: run.epochs.map { ($0.epoch, FitLabel.tooEarly) })
+        diagnose(run, thresholds: Thresholds())
+    }
+
+    public static func diagnose(_ run: Run, thresholds t: Thresholds) -> DiagnosisReport {
+        let curves = Curves(run)
+        let timeline = replay(curves, t)
+        let current = diagnosis(curves, timeline, RunFacts(run), t)
+        return DiagnosisReport(current: current, history: timeline.map { ($0.epoch, $0.label) })
+    }
+
+    /// Runs the rules on every prefix of the curves and applies hysteresis: a label changes only
+    /// when two epochs in a row agree on the new one, or on decisive evidence (a NaN or exploding
+    /// loss; a new best val_loss ends overfitting).
+    public static func replay(_ curves: Curves, _ t: Thresholds = Thresholds()) -> [TimelineEntry] {
+        var out: [TimelineEntry] = []
+        out.reserveCapacity(curves.count)
+        var running = RunningSignals(curves)
+        for i in 0..<curves.count {
+            running.add()
+            let previous = out.last
+            let raw = Rules.call(running.signals, current: previous?.label ?? .tooEarly, t)
+            let (label, since) = settle(previous, raw: raw, index: i)
+            let shownFor = label == previous?.label ? (previous?.shownFor ?? 0) + 1 : 1
+            out.append(TimelineEntry(epoch: curves.epochNumbers[i], raw: raw, label: label, sinceIndex: since, shownFor: shownFor))
+        }
+        return out
+    }
+
+    /// A decisive call switches at once, except that a label just shown stays one more epoch
+    /// unless the run is diverging: two epochs is the shortest any label is shown.
+    static func settle(_ previous: TimelineEntry?, raw: RawCall, index: Int) -> (FitLabel, Int) {
+        guard let previous else { return (raw.decisive ? raw.label : .tooEarly, 0) }
+        if raw.label == previous.label { return (previous.label, previous.sinceIndex) }
+        if raw.decisive && (raw.label == .diverging || previous.shownFor >= 2) { return (raw.label, index) }
+        if raw.label == previous.raw.label { return (raw.label, index - 1) }
+        return (previous.label, previous.sinceIndex)
+    }
+
+    static func diagnosis(_ curves: Curves, _ timeline: [TimelineEntry], _ facts: RunFacts, _ t: Thresholds) -> Diagnosis {
+        let signals = Signals(curves)
+        guard let last = timeline.last else {
+            return Diagnosis(label: .tooEarly, sinceEpoch: 0, confidence: 0, epochs: 0,
+                             evidence: Evidence.sentences(for: .tooEarly, signals, t), suggestions: [])
+        }
+        var evidence = Evidence.sentences(for: last.label, signals, t)
+        var confidence = last.raw.confidence
+        if last.raw.label != last.label {
+            confidence = 0.4
+            evidence.append("the latest epoch points to \(last.raw.label.rawValue); one more like it changes the label")
+        }
+        return Diagnosis(label: last.label, sinceEpoch: signals.epoch(last.sinceIndex), confidence: confidence,
+                         epochs: curves.count, evidence: evidence,
+                         suggestions: Suggestions.ranked(for: last.label, signals, facts, t))
     }
 }

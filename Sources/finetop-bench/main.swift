@@ -1,4 +1,4 @@
-// The benchmark: load speed of the run-format reader (and, with the dashboard, frame time).
+// The benchmark: load speed of the run-format reader, and frame time of the dashboard.
 //
 //     swift run -c release finetop-bench [--events N] [--file PATH] [--keep]
 //     swift run -c release finetop-bench --tensorboard [--events N]
@@ -15,6 +15,7 @@
 // loads the logdir with finetop's reader, and times TensorBoard's own EventAccumulator
 // (size_guidance scalars=0, Reload()) on the same file with a Python that has `tensorboard`.
 import FinetopCore
+import FinetopTUI
 import Foundation
 
 #if canImport(Glibc)
@@ -184,4 +185,39 @@ if let python = findPython(), let t = orjsonSeconds(python: python, file: path) 
 } else {
     print("orjson: no Python with orjson found (set FINETOP_PYTHON); comparison skipped")
 }
+// Frames: a full 200×60 dashboard over the same run (1M batch points in the chart's background).
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+var t0 = now()
+var state = Dashboard.benchmarkState(run: run, width: 200, height: 60)
+let stateSeconds = now() - t0
+t0 = now()
+_ = Dashboard.renderFrame(state)
+let cold = now() - t0
+var warm: [Double] = []
+for _ in 0..<50 {
+    t0 = now()
+    _ = Dashboard.renderFrame(state)
+    warm.append(now() - t0)
+}
+// A live update: 100 more batch lines and an epoch arrive, then the next frame.
+
+var grown = run
+for k in 0..<100 { grown.batches.append(epoch: run.epochs.count, step: run.batches.count + k, loss: 0.5) }
+var updates: [Double] = []
+var updateRenders: [Double] = []
+for _ in 0..<10 {
+    t0 = now()
+    let (next, _) = reduce(state, .runUpdated(grown, lastWrite: nil))
+    let mid = now()
+    _ = Dashboard.renderFrame(next)
+    updates.append(mid - t0)
+    updateRenders.append(now() - mid)
+    state = next
+}
+
+print(String(format: "frame:  200×60 with %d batch points: first %.1f ms (state %.1f ms incl. diagnosis), then %.2f ms median (max %.2f ms)",
+             run.batches.count, cold * 1e3, stateSeconds * 1e3, median(warm) * 1e3, (warm.max() ?? 0) * 1e3))
+print(String(format: "update: new lines → state %.2f ms (diagnosis of %d epochs included) + frame %.2f ms (medians)",
+             median(updates) * 1e3, run.epochs.count, median(updateRenders) * 1e3))
+
 if !options.keep && options.file == nil { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }

@@ -1,8 +1,72 @@
 import ArgumentParser
+import FinetopCore
+import FinetopTUI
 
-// Not built yet: says so and exits non-zero instead of pretending.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `finetop watch PATH`: the full-screen dashboard on a live run directory or a log file.
 struct WatchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "watch", abstract: "Open the dashboard on a run directory or a log file.")
-    @Argument var path: String
-    func run() throws { notBuiltYet("finetop watch") }
+    static let configuration = CommandConfiguration(
+        commandName: "watch", abstract: "Open the dashboard on a run directory or a log file.")
+    @Argument(help: "A run directory, its events.jsonl, or any log finetop reads.") var path: String
+    @Flag(help: "No colors (also when NO_COLOR is set); selection stays visible.") var noColor = false
+
+    func run() throws {
+        // A bad path is the more useful thing to hear about, terminal or not.
+        let source = Self.source(for: path)
+        guard isatty(1) == 1, isatty(0) == 1 else {
+            fail("the dashboard needs a terminal; for a text report use `finetop diagnose \(path)`")
+        }
+        let options = DashboardOptions.detect(environment: Self.environment, noColorFlag: noColor)
+        let exit: DashboardExit
+        do {
+            exit = try Dashboard.run(source: source, options: options)
+        } catch {
+            fail("\(error.message); try `finetop diagnose \(path)`")
+        }
+        switch exit {
+        case .quit: return
+        case .signal(let sig): throw ExitCode(128 + sig)   // as a shell reports a signalled job
+        }
+    }
+
+    /// Picks the reader for a path: a run directory or an events.jsonl is live and steerable;
+    /// other logs are read-only. A run directory the job has not written to yet is watched empty.
+    static func source(for path: String) -> DashboardSource {
+        var p = path
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        do {
+            return try RunSource(path: p)
+        } catch {
+            let events = p + "/" + RunFiles.events
+            if FileSystem.isDirectory(p) && !FileSystem.exists(events) && isEmptyDirectory(p) {
+                return EventsFileSource(eventsPath: events, runDirectory: p)
+            }
+            fail(error.description)
+        }
+    }
+
+    static func isEmptyDirectory(_ path: String) -> Bool {
+        guard let d = opendir(path) else { return false }
+        defer { closedir(d) }
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." && name != RunFiles.control { return false }
+        }
+        return true
+    }
+
+    static var environment: [String: String] {
+        var env: [String: String] = [:]
+        for key in ["NO_COLOR", "LC_ALL", "LC_CTYPE", "LANG"] {
+            if let v = getenv(key) { env[key] = String(cString: v) }
+        }
+        return env
+    }
 }

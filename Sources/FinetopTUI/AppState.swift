@@ -1,0 +1,251 @@
+import FinetopCore
+import FinetopDiagnosis
+
+/// A key the user pressed, already decoded by the backend.
+public enum Key: Sendable, Equatable {
+    case char(Character)
+    case up, down, left, right, pageUp, pageDown, home, end
+    case enter, escape, backspace, tab
+}
+
+/// Everything that can happen to the dashboard. The loop turns terminal input, file changes,
+/// the clock and signals into these; `reduce` is the only place they change the state.
+public enum Event: Sendable {
+    case key(Key)
+    case resize(width: Int, height: Int)
+    /// A new snapshot of the run; `lastWrite` is when its file last changed (unix seconds).
+    case runUpdated(Run, lastWrite: Double?)
+    case tick(now: Double)
+    case quit
+    /// The loop wrote control.json (possibly with a higher revision than asked, if another
+    /// dashboard had written one meanwhile).
+    case controlWritten(ControlFile)
+    case controlFailed(String)
+}
+
+/// Work the reducer asks the loop to do; the reducer itself never touches files.
+public enum Effect: Sendable, Equatable {
+    case writeControl(ControlFile)
+    case quit
+}
+
+/// What the user asked for so far, as sent to the job in control.json.
+public struct ControlState: Sendable, Equatable {
+    /// The revision last written (or found on disk at start).
+    public var revision = 0
+    /// Every trainable flag the user set, by layer name: the desired state, not deltas.
+    public var desired: [String: Bool] = [:]
+    /// The revision in which each layer's flag was last set; pending until an ack reaches it.
+    public var changedAt: [String: Int] = [:]
+    public var stop = false
+    public var stopAt: Int?
+
+    public init() {}
+
+    /// Picks up a control.json found on disk, so a toggle made before a restart is never lost.
+    public init(existing file: ControlFile?) {
+        guard let file else { return }
+        revision = file.revision
+        desired = file.trainable
+        for name in file.trainable.keys { changedAt[name] = file.revision }
+        stop = file.stop
+        stopAt = file.stop ? file.revision : nil
+    }
+
+    public var file: ControlFile { ControlFile(revision: revision, trainable: desired, stop: stop) }
+}
+
+/// A question waiting for y/n.
+public enum Confirm: Sendable, Equatable {
+    case stopJob
+}
+
+/// A one-line note in the key bar until the next key.
+public struct StatusMessage: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable { case info, warning, error }
+    public var text: String
+    public var kind: Kind
+    /// The clock when it first showed; it clears itself `lifetime` seconds later.
+    public var shownAt: Double?
+    public static let lifetime = 10.0
+    public init(_ text: String, _ kind: Kind = .info) {
+        self.text = text
+        self.kind = kind
+    }
+}
+
+/// How the dashboard was started: the environment, passed in so colors and glyphs are testable.
+public struct DashboardOptions: Sendable, Equatable {
+    public var color: Bool
+    /// Draw plain ASCII (the locale is not UTF-8).
+    public var ascii: Bool
+    public init(color: Bool = true, ascii: Bool = false) {
+        self.color = color
+        self.ascii = ascii
+    }
+
+    /// Colors unless `--no-color` or NO_COLOR (any non-empty value); ASCII unless the locale says UTF-8.
+    public static func detect(environment env: [String: String], noColorFlag: Bool) -> DashboardOptions {
+        let noColor = noColorFlag || !(env["NO_COLOR"] ?? "").isEmpty
+        let locale = env["LC_ALL"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? env["LC_CTYPE"].flatMap { $0.isEmpty ? nil : $0 } ?? env["LANG"] ?? ""
+        let l = locale.lowercased()
+        let utf8 = l.contains("utf-8") || l.contains("utf8")
+        return DashboardOptions(color: !noColor, ascii: !utf8)
+    }
+}
+
+/// Everything the screen shows, as plain values. `render` reads it; `reduce` makes the next one.
+public struct AppState: Sendable {
+    public var run: Run {
+        didSet { lastAckedRevision = Self.highestAck(run) }
+    }
+    public var report: DiagnosisReport
+    /// A name the caller chose; when nil the header shows the run's id, else the path's last part.
+    public var runName: String?
+    /// Where the run was read from, for the header when the run has no id.
+    public var pathName: String
+    /// nil when control.json can be written; otherwise why not (shown when the user toggles).
+    public var readOnlyReason: String?
+    public var options: DashboardOptions
+    public var width: Int
+    public var height: Int
+    public var now: Double
+    public var lastWrite: Double?
+
+    public var cursor = 0
+    public var scroll = 0
+    public var searchQuery = ""
+    public var searching = false
+    public var metricIndex = 0
+    public var logScale = false
+    public var showHelp = false
+    public var confirm: Confirm?
+    public var message: StatusMessage?
+    public var control: ControlState
+    public var shouldQuit = false
+    /// Acks already reported in the message line.
+    var acksSeen: Int
+    /// Downsampled per-batch columns, reused between frames (a cache, not state the reducer reads).
+    public let chartCache = ChartCache()
+
+    public init(run: Run, runName: String?, pathName: String = "run", readOnlyReason: String?, control: ControlFile?,
+                options: DashboardOptions = DashboardOptions(), width: Int = 80, height: Int = 24,
+                now: Double = 0, lastWrite: Double? = nil) {
+        self.run = run
+        self.report = Diagnoser.diagnose(run)
+        self.runName = runName
+        self.pathName = pathName
+        self.readOnlyReason = readOnlyReason
+        self.options = options
+        self.width = width
+        self.height = height
+        self.now = now
+        self.lastWrite = lastWrite
+        self.control = ControlState(existing: control)
+        self.acksSeen = run.acks.count
+        self.lastAckedRevision = Self.highestAck(run)
+    }
+
+    static func highestAck(_ run: Run) -> Int { run.acks.map(\.revision).max() ?? -1 }
+
+    public var layers: [Layer] { run.model?.layers ?? [] }
+
+    /// The header's name: the caller's, else the run id (it may arrive after start), else the path.
+    public var title: String {
+        if let runName { return runName }
+        if let id = run.info?.runID, !id.isEmpty { return id }
+        return pathName
+    }
+
+    /// The highest control revision the job has answered (applied or rejected); follows `run`, so
+    /// per-layer checks do not rescan the acks.
+    public private(set) var lastAckedRevision: Int
+
+    /// The flag the user asked for and the job has not confirmed yet; nil when nothing is pending.
+    public func pendingFlag(_ layer: Layer) -> Bool? {
+        guard let want = control.desired[layer.name], let at = control.changedAt[layer.name],
+              at > lastAckedRevision, want != layer.trainable else { return nil }
+        return want
+    }
+
+    /// The flag to show: the pending one if any, else what the job reported.
+    public func shownFlag(_ layer: Layer) -> Bool { pendingFlag(layer) ?? layer.trainable }
+
+    public var pendingCount: Int { layers.reduce(0) { $0 + (pendingFlag($1) == nil ? 0 : 1) } }
+
+    public var stopPending: Bool {
+        guard control.stop, let at = control.stopAt else { return false }
+        return at > lastAckedRevision && run.end == nil
+    }
+
+    /// Metric names to cycle through with `m` (loss first).
+    public var metrics: [String] {
+        let names = run.metricNames
+        if names.isEmpty { return run.batches.count > 0 ? ["loss"] : ["loss"] }
+        return names
+    }
+
+    public var metric: String {
+        let m = metrics
+        return m[((metricIndex % m.count) + m.count) % m.count]
+    }
+
+    /// Trainable params once every pending flag is applied (Keras rules: a BatchNormalization layer
+    /// trains gamma and beta, never its moving mean and variance).
+    public var trainableAfterPending: Int {
+        guard let model = run.model else { return 0 }
+        var delta = 0
+        let ls = model.layers
+        for (i, layer) in ls.enumerated() {
+            guard let want = pendingFlag(layer) else { continue }
+            let children = Self.descendants(of: i, in: ls)
+            let target: Int
+            if children.isEmpty {
+                target = want ? Self.trainableWhenOn(layer) : 0
+            } else {
+                target = want ? children.reduce(0) { $0 + (Self.hasChildren($1, in: ls) ? 0 : Self.trainableWhenOn(ls[$1])) } : 0
+            }
+            delta += target - layer.trainableParams
+        }
+        return min(model.totals.total, max(0, model.totals.trainable + delta))
+    }
+
+    static func trainableWhenOn(_ layer: Layer) -> Int {
+        layer.className.contains("BatchNorm") ? layer.params / 2 : layer.params
+    }
+
+    static func descendants(of i: Int, in ls: [Layer]) -> [Int] {
+        var out: [Int] = []
+        var j = i + 1
+        while j < ls.count && ls[j].depth > ls[i].depth { out.append(j); j += 1 }
+        return out
+    }
+
+    static func hasChildren(_ i: Int, in ls: [Layer]) -> Bool { i + 1 < ls.count && ls[i + 1].depth > ls[i].depth }
+
+    /// Whether new data arrived recently; nil for imported logs (no live job).
+    public var liveness: Liveness {
+        if let end = run.end { return .finished(end.reason) }
+        if readOnlyReason != nil { return .log }
+        guard let t = lastWrite else { return .live }
+        let idle = now - t
+        return idle > 60 ? .stale(seconds: idle) : .live
+    }
+
+    /// Epoch index for `epoch k/N`: the epoch running now (1-based) or the last one completed.
+    public var epochCounter: (current: Int, total: Int?) {
+        let done = (run.epochs.last?.epoch).map { $0 + 1 } ?? 0
+        var current = done
+        if let b = run.batches.epochs.last, Int(b) + 1 > done, run.end == nil { current = Int(b) + 1 }
+        return (current, run.info?.hparams.epochs)
+    }
+}
+
+/// The header's view of whether the job is still writing.
+public enum Liveness: Sendable, Equatable {
+    case live
+    case finished(String)
+    case stale(seconds: Double)
+    case log
+}

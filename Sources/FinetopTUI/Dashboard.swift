@@ -1,0 +1,315 @@
+import FinetopCore
+import FinetopDiagnosis
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Anything the dashboard can watch: polled for new data, optionally steerable via control.json.
+public protocol DashboardSource: AnyObject {
+    /// Reads what is new; true when the run changed.
+    func poll() throws(ReadError) -> Bool
+    var run: Run { get }
+    /// Where control.json goes; nil when the run cannot be steered (an imported log).
+    var runDirectory: String? { get }
+    /// The file whose changes mean new data: watched for changes and for staleness.
+    var watchedPath: String { get }
+}
+
+/// A run directory (or its events.jsonl) read incrementally. A directory without events.jsonl
+/// yet is an empty run that fills in when the job starts writing.
+public final class EventsFileSource: DashboardSource {
+    private let reader: EventsReader
+    public let runDirectory: String?
+    public let watchedPath: String
+
+    public init(eventsPath: String, runDirectory: String?) {
+        reader = EventsReader(path: eventsPath, format: runDirectory == nil ? .eventsFile : .runDirectory)
+        self.runDirectory = runDirectory
+        watchedPath = eventsPath
+    }
+
+    public func poll() throws(ReadError) -> Bool {
+        if runDirectory != nil && !FileSystem.exists(watchedPath) { return false }
+        return try reader.poll()
+    }
+
+    public var run: Run { reader.run }
+}
+
+extension RunSource: DashboardSource {
+    public var watchedPath: String { watchedFile }
+}
+
+/// Why the dashboard returned.
+public enum DashboardExit: Sendable, Equatable {
+    /// The user quit (`q`).
+    case quit
+    /// A signal asked us to stop (SIGINT, SIGTERM, SIGHUP); the terminal is already restored.
+    case signal(Int32)
+}
+
+/// The full-screen dashboard: `finetop watch`, and later the demo and `finetop run`.
+public enum Dashboard {
+    /// Runs until the user quits or a signal arrives; the terminal is restored on every path.
+    /// - Parameter runName: shown in the header; by default the run id, else the path's last part.
+    @discardableResult
+    public static func run(source: DashboardSource, options: DashboardOptions, runName: String? = nil) throws(TerminalError) -> DashboardExit {
+        do {
+            _ = try source.poll()
+        } catch {
+            throw TerminalError(message: error.description)
+        }
+        var controlMessage: StatusMessage?
+        var existing: ControlFile?
+        if let dir = source.runDirectory {
+            do {
+                existing = try ControlFile.read(from: dir)
+            } catch {
+                controlMessage = StatusMessage("ignoring \(error.description); the next change replaces it", .warning)
+            }
+        }
+        let readOnly: String? = source.runDirectory == nil
+            ? "\(source.run.format.rawValue) is a finished log; run the job with the finetop helper to steer it"
+            : nil
+
+        TerminalGuard.installSignalPipe()
+        defer { TerminalGuard.uninstall() }
+        let term = try CursesTerminal(options: options)
+        defer { term.restore() }
+        var options = options
+        if !term.utf8 { options.ascii = true }
+        let size = term.size
+        var state = AppState(run: source.run, runName: runName, pathName: pathName(source), readOnlyReason: readOnly, control: existing,
+                             options: options, width: size.width, height: size.height, now: Clock.now,
+                             lastWrite: Clock.modified(source.watchedPath))
+        state.message = controlMessage
+        if let c = existing, c.revision > state.lastAckedRevision, !c.trainable.isEmpty {
+            state.message = StatusMessage("control.json revision \(c.revision) not yet applied by the job")
+        }
+        let watcher = FileWatcher(path: source.watchedPath)
+        var dirty = true
+        var lastTick = Clock.now
+
+        func send(_ event: Event) {
+            let (next, effects) = reduce(state, event)
+            state = next
+            dirty = true
+            for effect in effects {
+                switch effect {
+                case .writeControl(var file):
+                    guard let dir = source.runDirectory else { continue }
+                    // Another dashboard may have written meanwhile: never go backwards.
+                    if let onDisk = try? ControlFile.read(from: dir), onDisk.revision >= file.revision {
+                        file.revision = onDisk.revision + 1
+                    }
+                    do {
+                        try file.write(to: dir)
+                        send(.controlWritten(file))
+                    } catch {
+                        send(.controlFailed(error.description))
+                    }
+                case .quit:
+                    state.shouldQuit = true
+                }
+            }
+        }
+
+        func pollSource() {
+            do {
+                if try source.poll() {
+                    send(.runUpdated(source.run, lastWrite: Clock.modified(source.watchedPath)))
+                }
+            } catch {
+                state.message = StatusMessage(error.description, .error)
+                dirty = true
+            }
+        }
+
+        while !state.shouldQuit {
+            if dirty {
+                term.draw(render(state))
+                dirty = false
+            }
+            // Block on keys, file events and signals; wake once a second for the clock
+            // (or every 100 ms when inotify is unavailable and the file must be polled).
+            let timeout: Int32 = watcher.isActive ? 1000 : 100
+            let woke = Waiter.wait(fds: [0, watcher.fd, TerminalGuard.pipeRead], timeoutMs: timeout)
+            let sig = TerminalGuard.takeSignal()
+            if sig != 0 {
+                send(.quit)
+                return .signal(sig)
+            }
+            // Always drain input: a resize arrives as KEY_RESIZE after SIGWINCH interrupts the wait.
+            while let input = term.read() {
+                switch input {
+                case .key(let k): send(.key(k))
+                case .resize:
+                    term.invalidate()
+                    let s = term.size
+                    send(.resize(width: s.width, height: s.height))
+                case .interrupt: send(.quit)
+                case .redraw:
+                    term.invalidate()
+                    dirty = true
+                case .ignored: break
+                }
+                if state.shouldQuit { break }
+            }
+            if woke.contains(watcher.fd) { watcher.drain() }
+            if woke.contains(watcher.fd) || !watcher.isActive || woke.isEmpty {
+                pollSource()
+            }
+            let now = Clock.now
+            if now - lastTick >= 1 {
+                lastTick = now
+                let before = (Header.livenessText(state), state.message)
+                let (next, _) = reduce(state, .tick(now: now))
+                state = next
+                // Only the header and fading notes read the clock: redraw when they change.
+                if Header.livenessText(state) != before.0 || state.message != before.1 { dirty = true }
+            }
+        }
+        return .quit
+    }
+
+    static func pathName(_ source: DashboardSource) -> String {
+        let path = source.runDirectory ?? source.watchedPath
+        let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
+        return trimmed.split(separator: "/").last.map(String.init) ?? trimmed
+    }
+
+    /// Renders one frame of `run` at a size: the benchmark's hook (with the chart cache warm
+    /// when the same state is rendered again).
+    public static func benchmarkState(run: Run, width: Int = 200, height: Int = 60) -> AppState {
+        AppState(run: run, runName: "bench", readOnlyReason: nil, control: nil,
+                 options: DashboardOptions(color: true, ascii: false), width: width, height: height)
+    }
+
+    public static func renderFrame(_ state: AppState) -> ScreenBuffer { render(state) }
+}
+
+/// Wall clock and file times, kept out of the reducer.
+enum Clock {
+    static var now: Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    static func modified(_ path: String) -> Double? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+    }
+}
+
+/// poll(2) over a few descriptors; returns the ones that are readable.
+enum Waiter {
+    static func wait(fds: [Int32], timeoutMs: Int32) -> [Int32] {
+        var p = fds.filter { $0 >= 0 }.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        let n = poll(&p, nfds_t(p.count), timeoutMs)
+        guard n > 0 else { return [] }
+        return p.filter { $0.revents != 0 }.map(\.fd)
+    }
+}
+
+/// inotify on the directory holding the watched file (so replacement and creation are seen too).
+final class FileWatcher {
+    let fd: Int32
+    var isActive: Bool { fd >= 0 }
+
+    init(path: String) {
+        #if os(Linux)
+        let dir = FileSystem.isDirectory(path) ? path : (path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ".")
+        let f = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        if f >= 0 {
+            let mask = UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_ATTRIB)
+            if inotify_add_watch(f, dir.isEmpty ? "/" : dir, mask) < 0 {
+                close(f)
+                fd = -1
+                return
+            }
+        }
+        fd = f
+        #else
+        fd = -1
+        #endif
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    func drain() {
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+        }
+    }
+}
+
+/// Signals only write a byte to a pipe (Ctrl-C, SIGTERM, SIGHUP → quit in the loop); a crash
+/// restores the terminal with async-signal-safe calls, then dies with the same signal.
+enum TerminalGuard {
+    nonisolated(unsafe) static var pipeRead: Int32 = -1
+    nonisolated(unsafe) static var pipeWrite: Int32 = -1
+    nonisolated(unsafe) static var savedModes = termios()
+    nonisolated(unsafe) static var haveModes = false
+
+    static func installSignalPipe() {
+        if pipeRead < 0 {
+            var fds: [Int32] = [-1, -1]
+            if pipe(&fds) == 0 {
+                for fd in fds {
+                    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                }
+                pipeRead = fds[0]
+                pipeWrite = fds[1]
+            }
+        }
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            signal(sig) { s in
+                var b = UInt8(truncatingIfNeeded: s)
+                _ = write(TerminalGuard.pipeWrite, &b, 1)
+            }
+        }
+    }
+
+    /// Gives every signal back its default action once the dashboard is gone (the caller, e.g.
+    /// `finetop run`, may go on running).
+    static func uninstall() {
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] {
+            signal(sig, SIG_DFL)
+        }
+        _ = takeSignal()
+    }
+
+    /// The signal that asked us to quit, or 0.
+    static func takeSignal() -> Int32 {
+        guard pipeRead >= 0 else { return 0 }
+        var b: UInt8 = 0
+        var got: Int32 = 0
+        while read(pipeRead, &b, 1) == 1 { got = Int32(b) }
+        return got
+    }
+
+    static func saveTerminalModes() {
+        haveModes = tcgetattr(0, &savedModes) == 0
+    }
+
+    static func installCrashRestore() {
+        for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] {
+            signal(sig) { s in
+                // Leave the alternate screen, show the cursor, reset colors; then the saved tty modes.
+                let seq: StaticString = "\u{1b}[0m\u{1b}[?25h\u{1b}[?1049l\r\n"
+                _ = write(1, seq.utf8Start, seq.utf8CodeUnitCount)
+                if TerminalGuard.haveModes { _ = tcsetattr(0, TCSANOW, &TerminalGuard.savedModes) }
+                signal(s, SIG_DFL)
+                raise(s)
+            }
+        }
+    }
+}

@@ -1,0 +1,287 @@
+import FinetopCore
+import FinetopDiagnosis
+
+/// The dashboard's behaviour: the next state and the work to do, from the current state and one event.
+/// Pure: no files, no terminal, no clock.
+public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
+    var s = state
+    var effects: [Effect] = []
+    switch event {
+    case .key(let key):
+        s.message = nil
+        effects = handleKey(&s, key)
+    case .resize(let w, let h):
+        s.width = max(0, w)
+        s.height = max(0, h)
+        keepCursorVisible(&s)
+    case .runUpdated(let run, let lastWrite):
+        s.run = run
+        s.report = Diagnoser.diagnose(run)
+        if let lastWrite { s.lastWrite = lastWrite }
+        s.cursor = min(s.cursor, max(0, s.layers.count - 1))
+        keepCursorVisible(&s)
+        if run.acks.count < s.acksSeen { s.acksSeen = 0 }
+        if let ack = run.acks.dropFirst(s.acksSeen).last {
+            switch ack.status {
+            case .applied:
+                let what = ack.changed.isEmpty ? "" : ": " + summarize(ack.changed)
+                s.message = StatusMessage("job applied revision \(ack.revision)\(what)")
+            case .rejected:
+                s.message = StatusMessage("job rejected revision \(ack.revision): \(ack.message ?? "no reason given")", .error)
+            }
+        }
+        s.acksSeen = run.acks.count
+    case .tick(let now):
+        s.now = now
+        // Notes fade after a while so the key bar comes back; questions wait for their answer.
+        if let m = s.message, let at = m.shownAt, now - at >= StatusMessage.lifetime { s.message = nil }
+    case .quit:
+        s.shouldQuit = true
+        effects = [.quit]
+    case .controlWritten(let file):
+        // Another dashboard may have pushed the revision up; follow what is on disk.
+        if file.revision > s.control.revision {
+            for (name, at) in s.control.changedAt where at == s.control.revision { s.control.changedAt[name] = file.revision }
+            if s.control.stopAt == s.control.revision { s.control.stopAt = file.revision }
+            s.control.revision = file.revision
+        }
+    case .controlFailed(let why):
+        s.message = StatusMessage("could not write control.json: \(why)", .error)
+    }
+    if s.message != nil && s.message?.shownAt == nil { s.message?.shownAt = s.now }
+    return (s, effects)
+}
+
+private func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
+    if s.searching { return searchKey(&s, key) }
+    if let confirm = s.confirm {
+        s.confirm = nil
+        switch confirm {
+        case .stopJob:
+            if key == .char("y") || key == .char("Y") { return stopJob(&s) }
+            s.message = StatusMessage("not stopped")
+            return []
+        }
+    }
+    if s.showHelp {
+        // Any key closes help; `q` still quits.
+        s.showHelp = false
+        if key == .char("q") { return quit(&s) }
+        return []
+    }
+    let page = Layout(width: s.width, height: s.height).tableRows
+    switch key {
+    case .char("q"): return quit(&s)
+    case .char("j"), .down: moveCursor(&s, to: s.cursor + 1)
+    case .char("k"), .up: moveCursor(&s, to: s.cursor - 1)
+    case .pageDown, .char("d"): moveCursor(&s, to: s.cursor + page)
+    case .pageUp: moveCursor(&s, to: s.cursor - page)
+    case .char("g"), .home: moveCursor(&s, to: 0)
+    case .char("G"), .end: moveCursor(&s, to: s.layers.count - 1)
+    case .char("/"):
+        s.searching = true
+        s.searchQuery = ""
+    case .char("n"): findNext(&s, forward: true, includingCursor: false)
+    case .char("N"): findNext(&s, forward: false, includingCursor: false)
+    case .char(" "), .char("u"), .char("f"):
+        if let why = s.readOnlyReason {
+            s.message = StatusMessage("read-only: \(why)", .warning)
+            return []
+        }
+        if key == .char(" ") { return toggleUnderCursor(&s) }
+        return key == .char("u") ? unfreezeFromCursor(&s) : freezeToCursor(&s)
+    case .char("a"): return applyTopSuggestion(&s)
+    case .char("s"):
+        if let why = s.readOnlyReason {
+            s.message = StatusMessage("cannot stop: \(why)", .warning)
+        } else if s.run.end != nil {
+            s.message = StatusMessage("the job has already ended")
+        } else {
+            s.confirm = .stopJob
+        }
+    case .char("m"):
+        s.metricIndex = (s.metricIndex + 1) % max(1, s.metrics.count)
+        s.logScale = s.logScale && allPositive(s, s.metric)
+    case .char("l"):
+        if s.logScale {
+            s.logScale = false
+        } else if allPositive(s, s.metric) {
+            s.logScale = true
+        } else {
+            s.message = StatusMessage("log scale needs every \(s.metric) value > 0", .warning)
+        }
+    case .char("?"): s.showHelp = true
+    case .escape: break
+    case .char, .left, .right, .enter, .backspace, .tab: break
+    }
+    return []
+}
+
+private func quit(_ s: inout AppState) -> [Effect] {
+    s.shouldQuit = true
+    return [.quit]
+}
+
+private func searchKey(_ s: inout AppState, _ key: Key) -> [Effect] {
+    switch key {
+    case .enter:
+        s.searching = false
+        findNext(&s, forward: true, includingCursor: true)
+    case .escape:
+        s.searching = false
+        s.searchQuery = ""
+    case .backspace:
+        if s.searchQuery.isEmpty { s.searching = false } else { s.searchQuery.removeLast() }
+    case .char(let c):
+        s.searchQuery.append(c)
+        // Jump as you type, like vim's incsearch.
+        findNext(&s, forward: true, includingCursor: true, quiet: true)
+    case .up, .down, .left, .right, .pageUp, .pageDown, .home, .end, .tab: break
+    }
+    return []
+}
+
+private func findNext(_ s: inout AppState, forward: Bool, includingCursor: Bool, quiet: Bool = false) {
+    let q = s.searchQuery.lowercased()
+    let ls = s.layers
+    guard !q.isEmpty, !ls.isEmpty else {
+        if !quiet { s.message = StatusMessage("no search yet: press / and type part of a layer name") }
+        return
+    }
+    let n = ls.count
+    let start = includingCursor ? 0 : 1
+    for k in start..<(n + start) {
+        let i = ((s.cursor + (forward ? k : -k)) % n + n) % n
+        if ls[i].name.lowercased().contains(q) || ls[i].className.lowercased().contains(q) {
+            moveCursor(&s, to: i)
+            return
+        }
+    }
+    if !quiet { s.message = StatusMessage("no layer matches \"\(s.searchQuery)\"", .warning) }
+}
+
+func moveCursor(_ s: inout AppState, to i: Int) {
+    s.cursor = max(0, min(i, s.layers.count - 1))
+    keepCursorVisible(&s)
+}
+
+func keepCursorVisible(_ s: inout AppState) {
+    let rows = Layout(width: s.width, height: s.height).tableRows
+    if s.cursor < s.scroll { s.scroll = s.cursor }
+    if s.cursor >= s.scroll + rows { s.scroll = s.cursor - rows + 1 }
+    s.scroll = max(0, min(s.scroll, max(0, s.layers.count - rows)))
+}
+
+private func allPositive(_ s: AppState, _ metric: String) -> Bool {
+    var any = false
+    for v in s.run.epochValues(metric) + s.run.epochValues("val_" + metric) where v.isFinite {
+        if v <= 0 { return false }
+        any = true
+    }
+    if let b = s.run.batches.values(of: metric) {
+        for v in b where v.isFinite {
+            if v <= 0 { return false }
+            any = true
+        }
+    }
+    return any
+}
+
+// MARK: - Changes sent to the job
+
+private func toggleUnderCursor(_ s: inout AppState) -> [Effect] {
+    let ls = s.layers
+    guard s.cursor < ls.count else { return [] }
+    let layer = ls[s.cursor]
+    guard layer.hasWeights else {
+        s.message = StatusMessage("\(layer.name) has no weights: nothing to freeze or train", .warning)
+        return []
+    }
+    let want = !s.shownFlag(layer)
+    return setTrainable(&s, [layer.name: want], describe: "\(want ? "unfreeze" : "freeze") \(layer.name)")
+}
+
+private func unfreezeFromCursor(_ s: inout AppState) -> [Effect] {
+    let ls = s.layers
+    guard s.cursor < ls.count else { return [] }
+    var change: [String: Bool] = [:]
+    for l in ls[s.cursor...] where l.hasWeights && !s.shownFlag(l) { change[l.name] = true }
+    let n = ls.count - s.cursor
+    guard !change.isEmpty else {
+        s.message = StatusMessage("the last \(n) layers are already trainable")
+        return []
+    }
+    return setTrainable(&s, change, describe: "unfreeze the last \(n) layers (\(change.count) with weights)")
+}
+
+private func freezeToCursor(_ s: inout AppState) -> [Effect] {
+    let ls = s.layers
+    guard s.cursor < ls.count else { return [] }
+    var change: [String: Bool] = [:]
+    for l in ls[...s.cursor] where l.hasWeights && s.shownFlag(l) { change[l.name] = false }
+    guard !change.isEmpty else {
+        s.message = StatusMessage("the first \(s.cursor + 1) layers are already frozen")
+        return []
+    }
+    return setTrainable(&s, change, describe: "freeze the first \(s.cursor + 1) layers (\(change.count) changed)")
+}
+
+/// The one path every trainable change takes: toggles, `u`, `f` and an applied suggestion.
+private func setTrainable(_ s: inout AppState, _ change: [String: Bool], describe: String) -> [Effect] {
+    if let why = s.readOnlyReason {
+        s.message = StatusMessage("read-only: \(why)", .warning)
+        return []
+    }
+    let revision = max(s.control.revision, s.lastAckedRevision) + 1
+    for (name, flag) in change {
+        s.control.desired[name] = flag
+        s.control.changedAt[name] = revision
+    }
+    s.control.revision = revision
+    s.message = StatusMessage("\(describe) · pending (revision \(revision))")
+    return [.writeControl(s.control.file)]
+}
+
+private func stopJob(_ s: inout AppState) -> [Effect] {
+    if let why = s.readOnlyReason {
+        s.message = StatusMessage("cannot stop: \(why)", .warning)
+        return []
+    }
+    let revision = max(s.control.revision, s.lastAckedRevision) + 1
+    s.control.stop = true
+    s.control.stopAt = revision
+    s.control.revision = revision
+    s.message = StatusMessage("asked the job to stop (revision \(revision)); it stops at its next safe point")
+    return [.writeControl(s.control.file)]
+}
+
+private func applyTopSuggestion(_ s: inout AppState) -> [Effect] {
+    guard let top = s.report.current.suggestions.first else {
+        s.message = StatusMessage("no suggestion to apply")
+        return []
+    }
+    guard let action = top.action else {
+        s.message = StatusMessage("advice only, nothing to apply: \(top.text)")
+        return []
+    }
+    switch action {
+    case .setTrainable(let flags):
+        let known = flags.filter { s.run.model?.index(named: $0.key) != nil }
+        guard !known.isEmpty else {
+            s.message = StatusMessage("the suggestion names no layer of this model", .warning)
+            return []
+        }
+        return setTrainable(&s, known, describe: top.text)
+    case .stopJob:
+        if let why = s.readOnlyReason {
+            s.message = StatusMessage("cannot stop: \(why)", .warning)
+            return []
+        }
+        s.confirm = .stopJob
+        return []
+    }
+}
+
+private func summarize(_ names: [String]) -> String {
+    names.count <= 2 ? names.joined(separator: ", ") : "\(names[0]) and \(names.count - 1) more"
+}

@@ -1,0 +1,223 @@
+/// A terminal color. `.none` leaves the terminal's own default.
+public enum TermColor: UInt8, Sendable, Hashable, CaseIterable {
+    case none, black, red, green, yellow, blue, magenta, cyan, white, gray
+}
+
+/// How a cell looks: colors plus attributes that still work without color (bold, reverse, …).
+public struct Style: Sendable, Hashable {
+    public var fg: TermColor = .none
+    public var bg: TermColor = .none
+    public var bold = false
+    public var dim = false
+    public var reverse = false
+    public var underline = false
+
+    public init(fg: TermColor = .none, bg: TermColor = .none, bold: Bool = false, dim: Bool = false,
+                reverse: Bool = false, underline: Bool = false) {
+        self.fg = fg
+        self.bg = bg
+        self.bold = bold
+        self.dim = dim
+        self.reverse = reverse
+        self.underline = underline
+    }
+
+    public static let plain = Style()
+    public func with(fg: TermColor) -> Style { var s = self; s.fg = fg; return s }
+    public var bolded: Style { var s = self; s.bold = true; return s }
+    public var reversed: Style { var s = self; s.reverse = true; return s }
+}
+
+/// One screen cell: the grapheme drawn there and its style. A wide character occupies its own cell
+/// and marks the next one as a continuation (`text` empty) so the diff never splits it.
+public struct Cell: Sendable, Hashable {
+    public var text: String
+    public var style: Style
+    public init(_ text: String = " ", _ style: Style = .plain) {
+        self.text = text
+        self.style = style
+    }
+    public static let blank = Cell()
+    static let continuation = Cell("", .plain)
+    public var isContinuation: Bool { text.isEmpty }
+}
+
+/// A rectangle of cells, in columns and rows from the top-left corner.
+public struct Rect: Sendable, Equatable {
+    public var x: Int, y: Int, width: Int, height: Int
+    public init(x: Int, y: Int, width: Int, height: Int) {
+        self.x = x
+        self.y = y
+        self.width = max(0, width)
+        self.height = max(0, height)
+    }
+    public var maxX: Int { x + width }
+    public var maxY: Int { y + height }
+    public var isEmpty: Bool { width <= 0 || height <= 0 }
+    /// Shrinks by `n` on every side.
+    public func inset(_ n: Int) -> Rect { Rect(x: x + n, y: y + n, width: width - 2 * n, height: height - 2 * n) }
+    public func row(_ i: Int) -> Rect { Rect(x: x, y: y + i, width: width, height: i < height ? 1 : 0) }
+}
+
+/// What a frame looks like, cell by cell. Widgets draw here; only the terminal backend reads it.
+public struct ScreenBuffer: Sendable, Equatable {
+    public let width: Int
+    public let height: Int
+    public private(set) var cells: [Cell]
+
+    public init(width: Int, height: Int) {
+        self.width = max(0, width)
+        self.height = max(0, height)
+        cells = Array(repeating: .blank, count: self.width * self.height)
+    }
+
+    public var area: Rect { Rect(x: 0, y: 0, width: width, height: height) }
+
+    public subscript(x: Int, y: Int) -> Cell {
+        get { cells[y * width + x] }
+        set { cells[y * width + x] = newValue }
+    }
+
+    func contains(_ x: Int, _ y: Int) -> Bool { x >= 0 && y >= 0 && x < width && y < height }
+
+    /// Puts one grapheme; a wide one takes two cells (or a blank when only one is left in `limit`).
+    @discardableResult
+    public mutating func put(_ ch: Character, x: Int, y: Int, style: Style, limit: Int? = nil) -> Int {
+        let maxX = min(width, limit ?? width)
+        guard y >= 0, y < height, x >= 0, x < maxX else { return 0 }
+        let w = TextWidth.of(ch)
+        if w == 0 { return 0 }
+        // Overwriting half of a wide character leaves the other half blank, never a stray half.
+        if self[x, y].isContinuation && x > 0 { self[x - 1, y] = Cell(" ", self[x - 1, y].style) }
+        if w == 2 {
+            guard x + 1 < maxX else {
+                self[x, y] = Cell(" ", style)
+                return 1
+            }
+            if x + 2 < width && self[x + 2, y].isContinuation { self[x + 2, y] = Cell(" ", style) }
+            self[x, y] = Cell(String(ch), style)
+            self[x + 1, y] = Cell("", style)
+            return 2
+        }
+        if x + 1 < width && self[x + 1, y].isContinuation { self[x + 1, y] = Cell(" ", self[x + 1, y].style) }
+        self[x, y] = Cell(String(ch), style)
+        return 1
+    }
+
+    /// Draws `text` from (x, y), clipped to `maxWidth` columns; returns the columns used.
+    /// Control characters and escape sequences are neutralized first: logs never drive the terminal.
+    @discardableResult
+    public mutating func text(_ text: String, x: Int, y: Int, style: Style = .plain, maxWidth: Int? = nil) -> Int {
+        guard y >= 0, y < height else { return 0 }
+        let limit = min(width, x + (maxWidth ?? width))
+        var cx = x
+        for ch in Sanitize.neutralize(text) {
+            if cx >= limit { break }
+            if cx < 0 { cx += TextWidth.of(ch); continue }
+            cx += put(ch, x: cx, y: y, style: style, limit: limit)
+        }
+        return cx - x
+    }
+
+    /// Fills a rectangle with one character and style.
+    public mutating func fill(_ rect: Rect, _ ch: Character = " ", style: Style = .plain) {
+        for y in max(0, rect.y)..<min(height, rect.maxY) {
+            for x in max(0, rect.x)..<min(width, rect.maxX) { self[x, y] = Cell(String(ch), style) }
+        }
+    }
+
+    /// Changes the style of cells without touching their text (selection bars, highlights).
+    public mutating func restyle(_ rect: Rect, _ change: (inout Style) -> Void) {
+        for y in max(0, rect.y)..<min(height, rect.maxY) {
+            for x in max(0, rect.x)..<min(width, rect.maxX) { change(&cells[y * width + x].style) }
+        }
+    }
+
+    /// The rows as plain text (styles dropped), for snapshots and tests.
+    public var lines: [String] {
+        (0..<height).map { y in
+            var s = ""
+            for x in 0..<width { s += self[x, y].text }
+            return s
+        }
+    }
+}
+
+/// Display width of text, independent of the C locale so tests and terminals agree.
+public enum TextWidth {
+    public static func of(_ ch: Character) -> Int {
+        guard let first = ch.unicodeScalars.first else { return 0 }
+        return of(first)
+    }
+
+    public static func of(_ s: Unicode.Scalar) -> Int {
+        let v = s.value
+        if v < 0x300 { return 1 }   // ASCII and Latin-1 (controls are neutralized to one `?`)
+        // The dashboard's own glyphs (arrows, box drawing, blocks, braille): the hot path of a frame.
+        if (0x2190...0x21FF).contains(v) || (0x2500...0x25FC).contains(v) || (0x2800...0x28FF).contains(v) { return 1 }
+        switch s.properties.generalCategory {
+        case .nonspacingMark, .enclosingMark, .format: return 0
+        default: break
+        }
+        if s.properties.isEmojiPresentation { return 2 }
+        switch v {
+        case 0x1100...0x115F, 0x231A...0x231B, 0x2329...0x232A, 0x2E80...0x303E, 0x3041...0x33FF,
+             0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF, 0xA960...0xA97F, 0xAC00...0xD7A3,
+             0xF900...0xFAFF, 0xFE10...0xFE19, 0xFE30...0xFE6F, 0xFF00...0xFF60, 0xFFE0...0xFFE6,
+             0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x2FFFD, 0x30000...0x3FFFD:
+            return 2
+        default:
+            return 1
+        }
+    }
+
+    public static func of(_ s: String) -> Int { Sanitize.neutralize(s).reduce(0) { $0 + of($1) } }
+
+    /// Cuts `s` to at most `width` columns, ending in `…` (or `~` in ASCII) when it had to cut.
+    public static func truncate(_ s: String, to width: Int, ascii: Bool = false) -> String {
+        guard width > 0 else { return "" }
+        let clean = Sanitize.neutralize(s)
+        if of(clean) <= width { return clean }
+        var out = ""
+        var w = 0
+        for ch in clean {
+            let cw = of(ch)
+            if w + cw > width - 1 { break }
+            out.append(ch)
+            w += cw
+        }
+        return out + (ascii ? "~" : "…")
+    }
+
+    /// Pads with spaces (or cuts) to exactly `width` columns.
+    public static func pad(_ s: String, to width: Int, right: Bool = false, ascii: Bool = false) -> String {
+        let t = truncate(s, to: width, ascii: ascii)
+        let n = max(0, width - of(t))
+        let pad = String(repeating: " ", count: n)
+        return right ? pad + t : t + pad
+    }
+}
+
+/// Makes text from logs safe to draw: control characters, ESC and bidi overrides become `?`,
+/// so a layer name can never move the cursor, change colors or retitle the terminal.
+public enum Sanitize {
+    public static func neutralize(_ s: String) -> String {
+        var needs = false
+        for u in s.unicodeScalars where isUnsafe(u) { needs = true; break }
+        if !needs { return s }
+        var out = String.UnicodeScalarView()
+        for u in s.unicodeScalars { out.append(isUnsafe(u) ? "?" : u) }
+        return String(out)
+    }
+
+    static func isUnsafe(_ u: Unicode.Scalar) -> Bool {
+        let v = u.value
+        return v < 0x20 || (v >= 0x7F && v < 0xA0) || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v)
+            || v == 0x200E || v == 0x200F || v == 0xFEFF
+    }
+
+    /// Replaces anything outside printable ASCII by `?`, for terminals whose locale is not UTF-8.
+    public static func ascii(_ s: String) -> String {
+        String(String.UnicodeScalarView(neutralize(s).unicodeScalars.map { $0.value < 0x7F ? $0 : "?" }))
+    }
+}

@@ -1,0 +1,32 @@
+"""finetop's training-side helpers: write the run format, read control.json.
+
+The framework hooks live in submodules, imported on demand so that this package needs nothing
+beyond the framework you use:
+
+    from finetop.keras import FinetopCallback, fit        # Keras 3, any backend
+    from finetop.torch import Tracker                     # PyTorch, from your own loop
+    from finetop.transformers import FinetopTrainerCallback   # Hugging Face Trainer
+
+The run directory is ``$FINETOP_RUN_DIR`` (``finetop run -- python train.py`` sets it), or the
+directory you pass, or ``runs/<timestamp>``. See README.md next to this package.
+"""
+
+from .runlog import RunLog, default_run_dir
+from .control import (
+    ControlFile,
+    ControlError,
+    ControlReader,
+    parse_control,
+    read_control,
+)
+
+__all__ = [
+    "RunLog",
+    "default_run_dir",
+    "ControlFile",
+    "ControlError",
+    "ControlReader",
+    "parse_control",
+    "read_control",
+]
+__version__ = "0.1.0"
