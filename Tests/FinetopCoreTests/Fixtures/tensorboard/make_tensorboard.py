@@ -2,6 +2,7 @@
 
     .venv/bin/pip install tensorboard tensorboardX     # neither pulls in TensorFlow
     .venv/bin/python Tests/FinetopCoreTests/Fixtures/tensorboard/make_tensorboard.py
+    .venv/bin/python …/make_tensorboard.py --keras DIR     # only the Keras logdir, into DIR
 
 - keras/: real Keras 3 (JAX backend) training with the real `keras.callbacks.TensorBoard`
   (update_freq=5: 15 training and 5 validation batches per epoch. With a batch count it does not
@@ -103,11 +104,10 @@ def tf_summary_stand_in():
     sys.modules["tensorflow.summary"] = mod
 
 
-def keras_logs():
+def keras_logs(out=os.path.join(HERE, "keras")):
     import keras
     from sklearn.datasets import load_digits
 
-    out = os.path.join(HERE, "keras")
     shutil.rmtree(out, ignore_errors=True)
     keras.utils.set_random_seed(7)
     x, y = load_digits(return_X_y=True)
@@ -199,6 +199,9 @@ def tensor_content_logs():
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--keras"]:   # only the Keras logdir, into the directory given (a test's)
+        keras_logs(sys.argv[2])
+        sys.exit(0)
     tensor_content_logs()
     pytorch_logs()
     pytorch_epoch_logs()
