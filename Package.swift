@@ -40,6 +40,7 @@ let package = Package(
                     resources: [.copy("Snapshots")]),
         .testTarget(name: "FinetopDemoTests", dependencies: ["FinetopDemo", "FinetopCore"]),
         // Drives the built `finetop` binary: tmux for the dashboard, real Keras for the helpers.
-        .testTarget(name: "EndToEndTests", dependencies: ["FinetopCore", "finetop"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["FinetopCore", "finetop"],
+                    exclude: ["keras_toggle_job.py"]),
     ]
 )

@@ -21,12 +21,56 @@ public enum Event: Sendable {
     /// dashboard had written one meanwhile).
     case controlWritten(ControlFile)
     case controlFailed(String)
+    /// Ctrl-C: interrupts a job started by `finetop run`, otherwise quits.
+    case interrupt
+    /// The job the dashboard started changed state (it ended).
+    case jobChanged(JobState)
+    /// The tail of the run's output.log, read by the loop for the output overlay.
+    case outputRead([String])
 }
 
 /// Work the reducer asks the loop to do; the reducer itself never touches files.
 public enum Effect: Sendable, Equatable {
     case writeControl(ControlFile)
     case quit
+    /// SIGINT to the job's process group (what Ctrl-C does to a job run in a shell).
+    case interruptJob
+    /// Read the tail of output.log and send it back as `.outputRead`.
+    case readOutput
+}
+
+/// The process state of a job the dashboard started itself.
+public enum JobState: Sendable, Equatable {
+    case running
+    case exited(Int32)
+    case signalled(Int32)
+}
+
+/// A job the dashboard started (`finetop run`, the demo's trainer), shown in the header.
+public struct JobView: Sendable, Equatable {
+    public var pid: Int32
+    public var state: JobState
+    /// `finetop run`: Ctrl-C goes to the job and the dashboard stays; the demo: Ctrl-C quits.
+    public var ctrlCInterruptsJob: Bool
+    /// When the user confirmed a stop; if the job is still running `stopGrace` seconds later, it
+    /// gets SIGINT.
+    public var stopAskedAt: Double?
+    /// Whether SIGINT has been sent already.
+    public var interrupted = false
+    public static let stopGrace = 10.0
+
+    public init(pid: Int32, state: JobState = .running, ctrlCInterruptsJob: Bool) {
+        self.pid = pid
+        self.state = state
+        self.ctrlCInterruptsJob = ctrlCInterruptsJob
+    }
+
+    public var isRunning: Bool {
+        switch state {
+        case .running: return true
+        case .exited, .signalled: return false
+        }
+    }
 }
 
 /// What the user asked for so far, as sent to the job in control.json.
@@ -120,6 +164,14 @@ public struct AppState: Sendable {
     public var metricIndex = 0
     public var logScale = false
     public var showHelp = false
+    /// The output.log overlay (`o`) and the lines last read for it.
+    public var showOutput = false
+    public var outputLines: [String] = []
+    /// The job this dashboard started; nil when it only watches (`finetop watch`).
+    public var job: JobView?
+    /// One line telling where to go next (the demo: how to watch a real job); in the header
+    /// when it fits, else in the help.
+    public var hint: String?
     public var confirm: Confirm?
     public var message: StatusMessage?
     public var control: ControlState
@@ -228,6 +280,7 @@ public struct AppState: Sendable {
     public var liveness: Liveness {
         if let end = run.end { return .finished(end.reason) }
         if readOnlyReason != nil { return .log }
+        if let job, !job.isRunning { return .ended }
         guard let t = lastWrite else { return .live }
         let idle = now - t
         return idle > 60 ? .stale(seconds: idle) : .live
@@ -248,4 +301,6 @@ public enum Liveness: Sendable, Equatable {
     case finished(String)
     case stale(seconds: Double)
     case log
+    /// The job's process is gone without writing an `end` line (a crash, a kill).
+    case ended
 }

@@ -313,6 +313,8 @@ enum LossChart {
                      style: Style(fg: .gray), maxWidth: plot.width - 2)
             return
         }
+        // Padding must not invent negative values for a series that has none (a loss of -0.07).
+        let nonNegative = lo >= 0
         if hi - lo < 1e-12 * max(1, abs(hi)) {
             let pad = max(abs(hi) * 0.05, 1e-6)
             lo -= pad
@@ -322,6 +324,7 @@ enum LossChart {
             lo -= pad
             hi += pad
         }
+        if nonNegative { lo = max(lo, 0) }
         let dotH = canvas.dotHeight, dotW = canvas.dotWidth
         func py(_ t: Double) -> Int { Int(((hi - t) / (hi - lo) * Double(dotH - 1)).rounded()) }
         func px(_ x: Double) -> Int { max(0, min(dotW - 1, Int((x / xMax * Double(dotW - 1)).rounded()))) }

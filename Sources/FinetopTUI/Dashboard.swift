@@ -43,6 +43,15 @@ extension RunSource: DashboardSource {
     public var watchedPath: String { watchedFile }
 }
 
+/// A process the dashboard started and owns (`finetop run`, the demo's trainer).
+public protocol DashboardJob: AnyObject {
+    var pid: Int32 { get }
+    /// The job's state now (reaps it once it has ended; later calls give the same answer).
+    func currentState() -> JobState
+    /// What Ctrl-C does in a shell: SIGINT to the job's process group.
+    func interrupt()
+}
+
 /// Why the dashboard returned.
 public enum DashboardExit: Sendable, Equatable {
     /// The user quit (`q`).
@@ -51,12 +60,17 @@ public enum DashboardExit: Sendable, Equatable {
     case signal(Int32)
 }
 
-/// The full-screen dashboard: `finetop watch`, and later the demo and `finetop run`.
+/// The full-screen dashboard: `finetop watch`, the demo and `finetop run`.
 public enum Dashboard {
     /// Runs until the user quits or a signal arrives; the terminal is restored on every path.
     /// - Parameter runName: shown in the header; by default the run id, else the path's last part.
     @discardableResult
-    public static func run(source: DashboardSource, options: DashboardOptions, runName: String? = nil) throws(TerminalError) -> DashboardExit {
+    /// - Parameter job: the process this dashboard started; its state shows in the header.
+    /// - Parameter ctrlCInterruptsJob: Ctrl-C sends SIGINT to a running `job` instead of quitting.
+    /// - Parameter hint: one line on where to go next (the header when it fits, else the help).
+    public static func run(source: DashboardSource, options: DashboardOptions, runName: String? = nil,
+                           job: DashboardJob? = nil, ctrlCInterruptsJob: Bool = false,
+                           hint: String? = nil) throws(TerminalError) -> DashboardExit {
         do {
             _ = try source.poll()
         } catch {
@@ -86,6 +100,8 @@ public enum Dashboard {
                              options: options, width: size.width, height: size.height, now: Clock.now,
                              lastWrite: Clock.modified(source.watchedPath))
         state.message = controlMessage
+        state.hint = hint
+        if let job { state.job = JobView(pid: job.pid, state: job.currentState(), ctrlCInterruptsJob: ctrlCInterruptsJob) }
         if let c = existing, c.revision > state.lastAckedRevision, !c.trainable.isEmpty {
             state.message = StatusMessage("control.json revision \(c.revision) not yet applied by the job")
         }
@@ -113,8 +129,18 @@ public enum Dashboard {
                     }
                 case .quit:
                     state.shouldQuit = true
+                case .interruptJob:
+                    job?.interrupt()
+                case .readOutput:
+                    if let dir = source.runDirectory { send(.outputRead(OutputFile.tail(dir + "/" + RunFiles.output))) }
                 }
             }
+        }
+
+        func pollJob() {
+            guard let job, let shown = state.job?.state else { return }
+            let now = job.currentState()
+            if now != shown { send(.jobChanged(now)) }
         }
 
         func pollSource() {
@@ -138,7 +164,11 @@ public enum Dashboard {
             let timeout: Int32 = watcher.isActive ? 1000 : 100
             let woke = Waiter.wait(fds: [0, watcher.fd, TerminalGuard.pipeRead], timeoutMs: timeout)
             let sig = TerminalGuard.takeSignal()
-            if sig != 0 {
+            if sig == SIGINT {
+                // Ctrl-C may be meant for the job (`finetop run`); the reducer decides.
+                send(.interrupt)
+                if state.shouldQuit { return .signal(sig) }
+            } else if sig != 0 {
                 send(.quit)
                 return .signal(sig)
             }
@@ -150,7 +180,7 @@ public enum Dashboard {
                     term.invalidate()
                     let s = term.size
                     send(.resize(width: s.width, height: s.height))
-                case .interrupt: send(.quit)
+                case .interrupt: send(.interrupt)
                 case .redraw:
                     term.invalidate()
                     dirty = true
@@ -161,15 +191,21 @@ public enum Dashboard {
             if woke.contains(watcher.fd) { watcher.drain() }
             if woke.contains(watcher.fd) || !watcher.isActive || woke.isEmpty {
                 pollSource()
+                if state.showOutput, let dir = source.runDirectory {
+                    let lines = OutputFile.tail(dir + "/" + RunFiles.output)
+                    if lines != state.outputLines { send(.outputRead(lines)) }
+                }
             }
+            pollJob()
             let now = Clock.now
             if now - lastTick >= 1 {
                 lastTick = now
                 let before = (Header.livenessText(state), state.message)
-                let (next, _) = reduce(state, .tick(now: now))
+                let (next, effects) = reduce(state, .tick(now: now))
                 state = next
                 // Only the header and fading notes read the clock: redraw when they change.
-                if Header.livenessText(state) != before.0 || state.message != before.1 { dirty = true }
+                if Header.livenessText(state) != before.0 || state.message != before.1 || !effects.isEmpty { dirty = true }
+                for effect in effects where effect == .interruptJob { job?.interrupt() }
             }
         }
         return .quit
@@ -189,6 +225,22 @@ public enum Dashboard {
     }
 
     public static func renderFrame(_ state: AppState) -> ScreenBuffer { render(state) }
+}
+
+/// Reads the end of output.log for the overlay.
+enum OutputFile {
+    static func tail(_ path: String) -> [String] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return ["(no output.log yet in this run directory)"] }
+        defer { close(fd) }
+        let size = lseek(fd, 0, SEEK_END)
+        guard size > 0 else { return [] }
+        let start = max(0, size - off_t(OutputTail.maxBytes))
+        var bytes = [UInt8](repeating: 0, count: Int(size - start))
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, start) }
+        guard n > 0 else { return [] }
+        return OutputTail.lines(Array(bytes.prefix(n)), fromStart: start == 0)
+    }
 }
 
 /// Wall clock and file times, kept out of the reducer.

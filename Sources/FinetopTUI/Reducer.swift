@@ -35,9 +35,35 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
         s.now = now
         // Notes fade after a while so the key bar comes back; questions wait for their answer.
         if let m = s.message, let at = m.shownAt, now - at >= StatusMessage.lifetime { s.message = nil }
+        // A stop asked through control.json that the job has not honoured in time: Ctrl-C it.
+        if let job = s.job, job.isRunning, !job.interrupted, let at = job.stopAskedAt, now - at >= JobView.stopGrace {
+            effects = interruptJob(&s, why: "the job did not stop within \(Int(JobView.stopGrace)) s")
+        }
     case .quit:
         s.shouldQuit = true
         effects = [.quit]
+    case .interrupt:
+        if let job = s.job, job.isRunning, job.ctrlCInterruptsJob {
+            s.confirm = nil
+            effects = interruptJob(&s, why: "Ctrl-C")
+        } else {
+            effects = quit(&s)
+        }
+    case .jobChanged(let state):
+        guard var job = s.job, job.state != state else { break }
+        job.state = state
+        s.job = job
+        switch state {
+        case .running: break
+        case .exited(0): s.message = StatusMessage("the job exited with status 0 \u{b7} q quits")
+        case .exited(let code):
+            s.message = StatusMessage("the job exited with status \(code) \u{b7} o shows its output \u{b7} q quits", .error)
+        case .signalled(let sig):
+            s.message = StatusMessage("the job was killed by \(signalName(sig)) \u{b7} o shows its output \u{b7} q quits", .error)
+        }
+        if s.confirm == .stopJob { s.confirm = nil }
+    case .outputRead(let lines):
+        s.outputLines = lines
     case .controlWritten(let file):
         // Another dashboard may have pushed the revision up; follow what is on disk.
         if file.revision > s.control.revision {
@@ -69,6 +95,12 @@ private func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
         if key == .char("q") { return quit(&s) }
         return []
     }
+    if s.showOutput {
+        // Like help: any key closes the output, `q` still quits.
+        s.showOutput = false
+        if key == .char("q") { return quit(&s) }
+        return []
+    }
     let page = Layout(width: s.width, height: s.height).tableRows
     switch key {
     case .char("q"): return quit(&s)
@@ -91,9 +123,21 @@ private func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
         if key == .char(" ") { return toggleUnderCursor(&s) }
         return key == .char("u") ? unfreezeFromCursor(&s) : freezeToCursor(&s)
     case .char("a"): return applyTopSuggestion(&s)
+    case .char("o"):
+        guard s.readOnlyReason == nil else {
+            s.message = StatusMessage("no output.log: this is a log file, not a job's run directory", .warning)
+            return []
+        }
+        s.showOutput = true
+        return [.readOutput]
     case .char("s"):
         if let why = s.readOnlyReason {
             s.message = StatusMessage("cannot stop: \(why)", .warning)
+        } else if let job = s.job, !job.isRunning {
+            s.message = StatusMessage("the job has already ended")
+        } else if let job = s.job, job.isRunning, job.stopAskedAt != nil, !job.interrupted {
+            // A second `s`: the job did not stop at a safe point yet; Ctrl-C it now.
+            return interruptJob(&s, why: "second s")
         } else if s.run.end != nil {
             s.message = StatusMessage("the job has already ended")
         } else {
@@ -252,7 +296,26 @@ private func stopJob(_ s: inout AppState) -> [Effect] {
     s.control.stopAt = revision
     s.control.revision = revision
     s.message = StatusMessage("asked the job to stop (revision \(revision)); it stops at its next safe point")
+    if s.job?.isRunning == true {
+        s.job?.stopAskedAt = s.now
+        s.message?.text += "; s again sends Ctrl-C"
+    }
     return [.writeControl(s.control.file)]
+}
+
+/// Ctrl-C for the job the dashboard started: SIGINT to its process group, once.
+private func interruptJob(_ s: inout AppState, why: String) -> [Effect] {
+    guard let job = s.job, job.isRunning else { return [] }
+    s.job?.interrupted = true
+    s.message = StatusMessage("\(why): sent SIGINT to the job (pid \(job.pid)); q quits the dashboard", .warning)
+    return [.interruptJob]
+}
+
+/// The usual name of a signal number (Linux numbering), for the header.
+public func signalName(_ sig: Int32) -> String {
+    let names: [Int32: String] = [1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS",
+                                  8: "SIGFPE", 9: "SIGKILL", 11: "SIGSEGV", 13: "SIGPIPE", 15: "SIGTERM"]
+    return names[sig] ?? "signal \(sig)"
 }
 
 private func applyTopSuggestion(_ s: inout AppState) -> [Effect] {

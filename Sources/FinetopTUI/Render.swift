@@ -41,6 +41,7 @@ public func render(_ s: AppState) -> ScreenBuffer {
     LossChart.draw(s, layout.chart, &buf)
     DiagnosisPanel.draw(s, layout.diagnosis, &buf)
     KeyBar.draw(s, layout, &buf)
+    if s.showOutput { OutputOverlay.draw(s, &buf) }
     if s.showHelp { HelpOverlay.draw(s, &buf) }
     if !s.options.color { stripColors(&buf) }
     return buf
@@ -122,12 +123,17 @@ enum Header {
         let (k, n) = s.epochCounter
         parts.append((n.map { "epoch \(k)/\($0)" } ?? "epoch \(k)", .plain))
         parts.append((livenessText(s), livenessStyle(s.liveness)))
+        if let job = s.job { parts.append(jobText(job)) }
         if s.run.skippedLines > 0 {
             parts.append(("\(s.run.skippedLines) skipped line\(s.run.skippedLines == 1 ? "" : "s")", Style(fg: .yellow)))
         }
         if s.stopPending { parts.append(("stop requested", Style(fg: .red, bold: true))) }
         var x = 2
         let limit = buf.width - 2
+        // The hint is the first thing to go: shown whole or not at all.
+        if let hint = s.hint, headerWidth(parts + [(hint, .plain)], nameWidth: .max) <= limit - x {
+            parts.append((shown(s, hint), Style(fg: .cyan)))
+        }
         // The run name gives way first, so the state (live, finished, …) always fits.
         let others = parts.enumerated().reduce(0) { $0 + ($1.offset == 1 ? 0 : TextWidth.of($1.element.0)) } + 3 * (parts.count - 1) + 2
         let nameRoom = max(8, limit - x - others)
@@ -141,6 +147,21 @@ enum Header {
         if x < limit { buf.text(" ", x: x, y: 0) }
     }
 
+    /// The header's width with the run name cut to `nameWidth`.
+    static func headerWidth(_ parts: [(String, Style)], nameWidth: Int) -> Int {
+        parts.enumerated().reduce(0) { $0 + ($1.offset == 1 ? min(nameWidth, TextWidth.of($1.element.0)) : TextWidth.of($1.element.0)) }
+            + 3 * (parts.count - 1) + 1
+    }
+
+    static func jobText(_ job: JobView) -> (String, Style) {
+        switch job.state {
+        case .running: return ("pid \(job.pid)", Style(fg: .green))
+        case .exited(0): return ("exited 0", Style(fg: .green, bold: true))
+        case .exited(let code): return ("exited with status \(code)", Style(fg: .red, bold: true))
+        case .signalled(let sig): return ("killed by \(signalName(sig))", Style(fg: .red, bold: true))
+        }
+    }
+
     /// The clock-dependent part of the header; the loop redraws on a tick only when it changes.
     static func livenessText(_ s: AppState) -> String {
         switch s.liveness {
@@ -148,6 +169,7 @@ enum Header {
         case .finished(let reason): return "finished (\(shown(s, reason)))"
         case .stale(let secs): return "stale: no writes for \(duration(secs))"
         case .log: return "read-only log"
+        case .ended: return "no end line"
         }
     }
 
@@ -157,6 +179,7 @@ enum Header {
         case .finished: return Style(fg: .blue, bold: true)
         case .stale: return Style(fg: .yellow, bold: true)
         case .log: return Style(fg: .blue)
+        case .ended: return Style(fg: .red, bold: true)
         }
     }
 
@@ -434,10 +457,12 @@ enum KeyBar {
         }
         // `? help` and `q quit` always show; the others as many as fit, in order.
         let sepW = TextWidth.of(" \(g.dot) ")
-        let always = keys.suffix(2)
+        // A job this dashboard started has an output worth a key of its own.
+        let all = s.job == nil ? keys : [("o", "output")] + keys
+        let always = all.suffix(2)
         var shownKeys: [(String, String)] = []
         var used = always.reduce(0) { $0 + sepW + TextWidth.of($1.0 + " " + $1.1) }
-        for item in keys.dropLast(2) {
+        for item in all.dropLast(2) {
             let w = sepW + TextWidth.of(item.0 + " " + item.1)
             if x + used + w + 1 > limit { break }
             shownKeys.append(item)
@@ -466,6 +491,7 @@ enum HelpOverlay {
         ("f", "freeze from the top down to the cursor"),
         ("a", "apply the diagnosis's top suggestion"),
         ("s", "ask the job to stop (asks y/n first)"),
+        ("o", "the job's output (output.log), tail"),
         ("m", "cycle the chart's metric"),
         ("l", "log scale (when all values > 0)"),
         ("?", "this help (any key closes)"),
@@ -477,6 +503,12 @@ enum HelpOverlay {
     ]
 
     static func draw(_ s: AppState, _ buf: inout ScreenBuffer) {
+        var lines = Self.lines
+        if let job = s.job, job.ctrlCInterruptsJob {
+            lines[lines.count - 4] = ("q", "quit (a running job keeps running)")
+            lines.insert(("Ctrl-C", "interrupt the job (SIGINT), stay open"), at: lines.count - 3)
+        }
+        if let hint = s.hint { lines += [("", ""), ("", shown(s, hint))] }
         let keyW = lines.map { TextWidth.of($0.0) }.max() ?? 0
         let textW = lines.map { TextWidth.of($0.1) }.max() ?? 0
         let w = min(buf.width - 2, keyW + textW + 5)
@@ -485,25 +517,119 @@ enum HelpOverlay {
         let x0 = (buf.width - w) / 2, y0 = (buf.height - h) / 2
         let g = Glyphs(ascii: s.options.ascii)
         let box = Rect(x: x0, y: y0, width: w, height: h)
-        buf.fill(box)
-        let st = Style(fg: .cyan, bold: true)
-        for x in box.x..<box.maxX {
-            buf.put(g.horizontal, x: x, y: box.y, style: st)
-            buf.put(g.horizontal, x: x, y: box.maxY - 1, style: st)
-        }
-        for y in box.y..<box.maxY {
-            buf.put(g.vertical, x: box.x, y: y, style: st)
-            buf.put(g.vertical, x: box.maxX - 1, y: y, style: st)
-        }
-        buf.put(g.topLeft, x: box.x, y: box.y, style: st)
-        buf.put(g.topRight, x: box.maxX - 1, y: box.y, style: st)
-        buf.put(g.bottomLeft, x: box.x, y: box.maxY - 1, style: st)
-        buf.put(g.bottomRight, x: box.maxX - 1, y: box.maxY - 1, style: st)
-        buf.text(" keys ", x: box.x + 2, y: box.y, style: st)
+        drawOverlayBox(box, title: " keys ", g, &buf)
         for (i, (k, what)) in lines.prefix(h - 2).enumerated() {
             let y = box.y + 1 + i
             buf.text(TextWidth.pad(k, to: keyW), x: box.x + 2, y: y, style: Style.plain.bolded)
             buf.text(what, x: box.x + 3 + keyW, y: y, style: .plain, maxWidth: w - keyW - 4)
         }
+    }
+}
+
+
+/// A cleared, framed box over the dashboard with a title in its top edge (help, output).
+func drawOverlayBox(_ box: Rect, title: String, _ g: Glyphs, _ buf: inout ScreenBuffer) {
+    buf.fill(box)
+    let st = Style(fg: .cyan, bold: true)
+    for x in box.x..<box.maxX {
+        buf.put(g.horizontal, x: x, y: box.y, style: st)
+        buf.put(g.horizontal, x: x, y: box.maxY - 1, style: st)
+    }
+    for y in box.y..<box.maxY {
+        buf.put(g.vertical, x: box.x, y: y, style: st)
+        buf.put(g.vertical, x: box.maxX - 1, y: y, style: st)
+    }
+    buf.put(g.topLeft, x: box.x, y: box.y, style: st)
+    buf.put(g.topRight, x: box.maxX - 1, y: box.y, style: st)
+    buf.put(g.bottomLeft, x: box.x, y: box.maxY - 1, style: st)
+    buf.put(g.bottomRight, x: box.maxX - 1, y: box.maxY - 1, style: st)
+    buf.text(title, x: box.x + 2, y: box.y, style: st, maxWidth: box.width - 4)
+}
+
+/// The tail of the job's output.log over the dashboard (`o`), so a traceback is readable.
+enum OutputOverlay {
+    static func draw(_ s: AppState, _ buf: inout ScreenBuffer) {
+        let w = buf.width - 4, h = buf.height - 2
+        guard w > 10, h > 3 else { return }
+        let g = Glyphs(ascii: s.options.ascii)
+        let box = Rect(x: 2, y: 1, width: w, height: h)
+        drawOverlayBox(box, title: " output.log \(g.dot) any key closes ", g, &buf)
+        let textW = w - 4
+        var rows: [String] = []
+        for line in s.outputLines {
+            let wrapped = wrapChars(shown(s, line), width: textW)
+            rows += wrapped.isEmpty ? [""] : wrapped
+        }
+        if rows.isEmpty { rows = ["(output.log is empty)"] }
+        for (i, row) in rows.suffix(h - 2).enumerated() {
+            buf.text(row, x: box.x + 2, y: box.y + 1 + i, style: .plain, maxWidth: textW)
+        }
+    }
+
+    /// Cuts a line into pieces of at most `width` columns (tracebacks are not prose: no word wrap).
+    static func wrapChars(_ text: String, width: Int) -> [String] {
+        guard width > 0, !text.isEmpty else { return [] }
+        var out: [String] = []
+        var line = ""
+        var lineW = 0
+        for ch in text {
+            let cw = TextWidth.of(String(ch))
+            if lineW + cw > width {
+                out.append(line)
+                line = ""
+                lineW = 0
+            }
+            line.append(ch)
+            lineW += cw
+        }
+        if !line.isEmpty { out.append(line) }
+        return out
+    }
+}
+
+/// The last lines of output.log as a terminal would show them: a carriage return (progress bars)
+/// keeps only what follows it, backspaces erase. Pure, for the loop to feed the overlay.
+public enum OutputTail {
+    public static let maxBytes = 64 * 1024
+    public static let maxLines = 400
+
+    /// `bytes` is the end of the file; `fromStart` says whether it begins at the file's start
+    /// (else its first, partial line is dropped).
+    public static func lines(_ bytes: [UInt8], fromStart: Bool) -> [String] {
+        var parts = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { Array($0) }
+        if !fromStart && !parts.isEmpty { parts.removeFirst() }
+        if parts.last?.isEmpty == true { parts.removeLast() }
+        return parts.suffix(maxLines).map { raw in
+            var line = String(decoding: raw, as: UTF8.self)
+            if line.hasSuffix("\r") { line.removeLast() }
+            if let cr = line.lastIndex(of: "\r") { line = String(line[line.index(after: cr)...]) }
+            if line.contains("\u{8}") {
+                var kept = ""
+                for ch in line {
+                    if ch == "\u{8}" { if !kept.isEmpty { kept.removeLast() } } else { kept.append(ch) }
+                }
+                line = kept
+            }
+            return line.replacingTabs()
+        }
+    }
+}
+
+private extension String {
+    func replacingTabs() -> String {
+        guard contains("\t") else { return self }
+        var out = ""
+        var col = 0
+        for ch in self {
+            if ch == "\t" {
+                let n = 8 - col % 8
+                out += String(repeating: " ", count: n)
+                col += n
+            } else {
+                out.append(ch)
+                col += 1
+            }
+        }
+        return out
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FinetopCore
 import FinetopDemo
+import FinetopTUI
 import Foundation
 
 #if canImport(Glibc)
@@ -10,7 +11,7 @@ import Darwin
 #endif
 
 /// `finetop demo` (and `finetop` alone): starts the demo's trainer as a child job on a run
-/// directory and follows the run.
+/// directory and shows it in the dashboard (in a terminal) or follows it in plain text (in a pipe).
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo", abstract: "Run the built-in fine-tuning demo: a real small network you can steer.")
@@ -21,17 +22,50 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Pace of training; 0 trains as fast as it can.") var epochsPerSecond: Double = DemoDefaults.epochsPerSecond
     @Option(help: "Number of epochs (default: the scenario's).") var epochs: Int?
     @Option(help: "Stop once val_loss has not improved for this many epochs (Keras EarlyStopping).") var earlyStopping: Int?
+    @Flag(help: "No colors in the dashboard (also when NO_COLOR is set).") var noColor = false
+
+    static let hint = "real job: finetop run -- python train.py"
 
     func run() throws {
         let directory = try dir ?? Self.temporaryRunDirectory()
         if FileSystem.exists(directory + "/" + RunFiles.events) {
             fail("\(directory) already holds a run; choose another --dir or leave it out")
         }
+        let interactive = isatty(0) == 1 && isatty(1) == 1
         let job = try JobLauncher.start(trainerArguments(directory: directory), runDirectory: directory,
                                         environment: ProcessInfo.processInfo.environment)
-        printIntroduction(directory: directory)
-        let follower = PlainRunFollower(directory: directory, job: job)
-        guard follower.follow() else { throw ExitCode(1) }
+        guard interactive else {
+            // In a pipe or CI: the run as plain text, one line per epoch.
+            printIntroduction(directory: directory)
+            let follower = PlainRunFollower(directory: directory, job: job)
+            guard follower.follow() else { throw ExitCode(1) }
+            return
+        }
+        let source = EventsFileSource(eventsPath: directory + "/" + RunFiles.events, runDirectory: directory)
+        let options = DashboardOptions.detect(environment: WatchCommand.environment, noColorFlag: noColor)
+        let exit: DashboardExit
+        do {
+            exit = try Dashboard.run(source: source, options: options, job: job, hint: Self.hint)
+        } catch {
+            stop(job)
+            fail("\(error.message); `finetop demo | cat` prints the demo as plain text")
+        }
+        // The demo's trainer lives only as long as the demo: it ends with an `end` line (stopped).
+        stop(job)
+        print("finetop demo: the run is kept in \(directory) (`finetop watch \(directory)` opens it again)")
+        switch exit {
+        case .quit: return
+        case .signal(let sig): throw ExitCode(128 + sig)
+        }
+    }
+
+    /// SIGTERM, then a few seconds for the `end` line, then SIGKILL.
+    private func stop(_ job: Job) {
+        job.terminate()
+        if job.wait(seconds: 5) == nil {
+            kill(-job.pid, SIGKILL)
+            _ = job.wait()
+        }
     }
 
     private func trainerArguments(directory: String) -> [String] {

@@ -45,10 +45,6 @@ enum FileHandleStderr {
     }
 }
 
-/// A command that a later piece of work builds: it says so instead of pretending.
-func notBuiltYet(_ what: String) -> Never {
-    fail("`\(what)` is not built yet in this version of finetop; `finetop summary PATH` works today.", code: 3)
-}
 
 #if canImport(Glibc)
 import Glibc

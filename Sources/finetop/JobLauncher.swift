@@ -4,10 +4,12 @@ import Glibc
 import Darwin
 #endif
 import FinetopCore
+import FinetopTUI
 
 /// Starts a training job as a child process the way every finetop command does (`finetop demo`,
 /// `finetop run`): stdout and stderr appended to the run directory's `output.log`, stdin from
-/// /dev/null, and `FINETOP_RUN_DIR` set so the training-side helper knows where to write.
+/// /dev/null, `FINETOP_RUN_DIR` set so the training-side helper knows where to write, and its own
+/// process group, so Ctrl-C in the dashboard reaches the job only when finetop forwards it.
 enum JobLauncher {
     static let runDirectoryVariable = "FINETOP_RUN_DIR"
 
@@ -26,10 +28,24 @@ enum JobLauncher {
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
 
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setpgroup(&attributes, 0)
+        // The job starts with default signal handling, whatever the dashboard had installed.
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
         let argv = CStrings(arguments)
         let envp = CStrings(env.sorted { $0.key < $1.key }.map { $0.key + "=" + $0.value })
         var pid: pid_t = 0
-        let status = posix_spawnp(&pid, program, &actions, nil, argv.pointers, envp.pointers)
+        let status = posix_spawnp(&pid, program, &actions, &attributes, argv.pointers, envp.pointers)
         guard status == 0 else {
             throw UserError("cannot start \(program): \(String(cString: strerror(status)))")
         }
@@ -37,8 +53,8 @@ enum JobLauncher {
     }
 }
 
-/// A started training job.
-struct Job {
+/// A started training job, the leader of its own process group.
+final class Job: DashboardJob {
     /// How a finished job ended.
     enum Exit: Equatable {
         case exited(Int32)
@@ -47,32 +63,81 @@ struct Job {
         var description: String {
             switch self {
             case .exited(let code): return "exited with status \(code)"
-            case .signalled(let signal): return "was killed by signal \(signal)"
+            case .signalled(let signal): return "was killed by \(signalName(signal))"
             }
         }
     }
 
     let pid: pid_t
     let outputLog: String
+    /// Kept once reaped: the pid is not ours to ask about afterwards.
+    private var exit: Exit?
+
+    init(pid: pid_t, outputLog: String) {
+        self.pid = pid
+        self.outputLog = outputLog
+    }
 
     /// The exit once the job has finished; nil while it runs. Reaps the child.
     func finished() -> Exit? {
+        if let exit { return exit }
         var status: Int32 = 0
         let r = waitpid(pid, &status, WNOHANG)
         guard r == pid else { return nil }
-        return Self.decode(status)
+        exit = Self.decode(status)
+        return exit
     }
 
     /// Blocks until the job ends.
     func wait() -> Exit {
+        if let exit { return exit }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
             if errno != EINTR { return .exited(-1) }
         }
-        return Self.decode(status)
+        let e = Self.decode(status)
+        exit = e
+        return e
     }
 
-    func terminate() { kill(pid, SIGTERM) }
+    /// Waits up to `seconds` for the job to end; nil if it is still running.
+    func wait(seconds: Double) -> Exit? {
+        var left = Int(seconds * 100)
+        while left > 0 {
+            if let e = finished() { return e }
+            usleep(10_000)
+            left -= 1
+        }
+        return finished()
+    }
+
+    /// SIGTERM to the job's process group (the demo's trainer writes `end` stopped on it).
+    func terminate() { signalGroup(SIGTERM) }
+
+    func interrupt() { signalGroup(SIGINT) }
+
+    func currentState() -> JobState {
+        switch finished() {
+        case nil: return .running
+        case .exited(let code): return .exited(code)
+        case .signalled(let sig): return .signalled(sig)
+        }
+    }
+
+    private func signalGroup(_ sig: Int32) {
+        guard exit == nil else { return }
+        // The group outlives its leader only through the leader's children; the leader is enough then.
+        if kill(-pid, sig) != 0 { kill(pid, sig) }
+    }
+
+    /// The status a shell would report for the job: its exit code, or 128 + the signal.
+    var shellStatus: Int32? {
+        switch finished() {
+        case nil: return nil
+        case .exited(let code): return code
+        case .signalled(let sig): return 128 + sig
+        }
+    }
 
     // The W* macros are not imported into Swift; this is their glibc definition.
     private static func decode(_ status: Int32) -> Exit {

@@ -10,7 +10,7 @@ import FinetopDiagnosis
         for e in effects {
             switch e {
             case .writeControl(let f): return f
-            case .quit: continue
+            case .quit, .interruptJob, .readOutput: continue
             }
         }
         return nil
