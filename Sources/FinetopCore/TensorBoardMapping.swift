@@ -228,8 +228,8 @@ enum TensorBoardMapping {
         guard !series.isEmpty else { return out }
         let ordered = series.sorted { ($0.key != "loss" ? 1 : 0, $0.key) < ($1.key != "loss" ? 1 : 0, $1.key) }
         var steps = ordered[0].series.steps
-        if ordered.dropFirst().contains(where: { $0.series.steps != steps }) {
-            steps = Array(Set(ordered.flatMap(\.series.steps))).sorted()
+        for other in ordered.dropFirst() where other.series.steps != steps {
+            steps = mergedUnion(steps, other.series.steps)
         }
         out.reserveCapacity(steps.count)
         let lossIndex = ordered[0].key == "loss" ? 0 : -1
@@ -255,6 +255,25 @@ enum TensorBoardMapping {
             }
         }
         out.alignMetrics()
+        return out
+    }
+
+    /// The sorted union of two strictly increasing step lists, in one pass.
+    static func mergedUnion(_ a: [Int64], _ b: [Int64]) -> [Int64] {
+        var out: [Int64] = []
+        out.reserveCapacity(max(a.count, b.count))
+        var i = 0, j = 0
+        while i < a.count && j < b.count {
+            if a[i] < b[j] {
+                out.append(a[i]); i += 1
+            } else if b[j] < a[i] {
+                out.append(b[j]); j += 1
+            } else {
+                out.append(a[i]); i += 1; j += 1
+            }
+        }
+        out.append(contentsOf: a[i...])
+        out.append(contentsOf: b[j...])
         return out
     }
 }

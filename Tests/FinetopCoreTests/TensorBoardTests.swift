@@ -288,3 +288,19 @@ extension TensorBoardTests {
         #expect(run.metricNames == ["loss"])
     }
 }
+
+extension TensorBoardTests {
+    @Test func perStepSeriesAtDifferentStepsShareOneBatchAxis() {
+        #expect(TensorBoardMapping.mergedUnion([1, 3, 5], [2, 3, 6, 7]) == [1, 2, 3, 5, 6, 7])
+        #expect(TensorBoardMapping.mergedUnion([], [4]) == [4])
+        var loss = TensorBoardScalars.Series(run: "", tag: "loss")
+        var norm = TensorBoardScalars.Series(run: "", tag: "grad_norm")
+        for s in 1...4 { loss.add(step: Int64(s), value: Double(s)) }
+        for s in [2, 4, 6] { norm.add(step: Int64(s), value: Double(s) * 10) }
+        let b = TensorBoardMapping.batches([("grad_norm", norm), ("loss", loss)], epochEnds: [], epochNumbers: [])
+        #expect(b.steps == [1, 2, 3, 4, 6])
+        #expect(b.loss.prefix(4) == [1, 2, 3, 4] && b.loss[4].isNaN)
+        let norms = b.values(of: "grad_norm") ?? []
+        #expect(norms.count == 5 && norms[1] == 20 && norms[3] == 40 && norms[4] == 60 && norms[0].isNaN)
+    }
+}
