@@ -45,6 +45,19 @@ func tensorBoardBenchmark(scalars: Int, keep: Bool) throws {
     print(String(format: "finetop:          %.1f MB, %d scalars in %.3f s  →  %.0f MB/s, %.2f M scalars/s",
                  mb, scalars, best, mb / best, Double(scalars) / best / 1e6))
     print("                  \(run.batches.count) batch points, \(run.epochs.count) epochs (\(points) values), \(run.skippedLines) skipped records")
+    // Live: one more record appended to the 1M-scalar file, picked up by a source that has read it all.
+    let source = try RunSource(path: dir)
+    try source.poll()
+    writer.scalar(tag: "Loss/train", step: step + 1, value: 0.5, wallTime: 1_763_900_000 + Double(step + 1) * 0.01)
+    if let h = FileHandle(forWritingAtPath: file) {
+        h.seekToEndOfFile()
+        h.write(Data(writer.take()))
+        h.closeFile()
+    }
+    let t0 = now()
+    let grew = try source.poll()
+    print(String(format: "live:             one appended record on screen-ready run in %.1f ms (changed: %@, %d batch points)",
+                 (now() - t0) * 1000, grew ? "yes" : "no", source.run.batches.count))
     if let python = findPython(importing: "tensorboard.backend.event_processing.event_accumulator"),
        let t = eventAccumulatorSeconds(python: python, logdir: dir, expected: scalars) {
         print(String(format: "EventAccumulator: %.3f s (%.2f M scalars/s)  →  finetop is %.1f× faster", t, Double(scalars) / t / 1e6, t / best))
