@@ -10,11 +10,16 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // ncursesw's headers are in the default include path; pkg-config would add flags SwiftPM refuses.
         .systemLibrary(name: "CNcurses", providers: [.apt(["libncurses-dev"])]),
-        .target(name: "FinetopCore"),
+        // Protos/ holds the trimmed TensorBoard .proto files; their Swift code is committed in Generated/.
+        .target(
+            name: "FinetopCore",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Protos"]),
         .target(name: "FinetopDiagnosis", dependencies: ["FinetopCore"]),
         .target(name: "FinetopTUI", dependencies: ["FinetopCore", "FinetopDiagnosis", "CNcurses"]),
         .target(name: "FinetopDemo", dependencies: ["FinetopCore"]),

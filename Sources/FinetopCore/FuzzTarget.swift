@@ -26,5 +26,29 @@ enum FuzzTarget {
             _ = try? Importers.lightningCSV(table, path: "fuzz")
         }
         _ = DisplayText.neutralize(text)
+        tensorBoard(UnsafeRawBufferPointer(bytes))
+    }
+
+    /// As a TensorBoard event file (framing and CRCs), and as one unframed `Event` record, since
+    /// random bytes rarely carry valid checksums.
+    static func tensorBoard(_ bytes: UnsafeRawBufferPointer) {
+        var scalars = TensorBoardScalars()
+        var tags: [String: Int] = [:]
+        var i = 0
+        scan: while true {
+            switch TFRecordFraming.item(in: bytes, at: i) {
+            case .record(let data, let next):
+                scalars.consume(record: UnsafeRawBufferPointer(rebasing: bytes[data]), run: "", tags: &tags, source: "fuzz")
+                i = next
+            case .corrupt(let reason, let next):
+                scalars.skip(reason)
+                i = next
+            case .incomplete:
+                break scan
+            }
+        }
+        var unframed: [String: Int] = [:]
+        scalars.consume(record: bytes, run: "validation", tags: &unframed, source: "fuzz")
+        _ = TensorBoardMapping.run(from: scalars).metricNames
     }
 }

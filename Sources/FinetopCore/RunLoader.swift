@@ -14,7 +14,7 @@ public enum RunLoader {
         public var runDirectory: String?
     }
 
-    static let expected = "expected a finetop run directory (events.jsonl), a Keras CSVLogger CSV, a Keras History JSON, a Hugging Face trainer_state.json or a Lightning metrics.csv"
+    static let expected = "expected a finetop run directory (events.jsonl), a Keras CSVLogger CSV, a Keras History JSON, a Hugging Face trainer_state.json, a Lightning metrics.csv or a TensorBoard logdir"
 
     /// Reads everything there is at `path` now.
     public static func load(path: String) throws(ReadError) -> Run {
@@ -32,6 +32,7 @@ public enum RunLoader {
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw ReadError(path: path, problem: "is not a regular file; " + expected) }
         let format = try detect(file: path)
+        if format == .tensorBoard { return Resolved(file: path, format: format, runDirectory: nil) }
         let dir = parentDirectory(of: path)
         return Resolved(file: path, format: format, runDirectory: format == .eventsFile ? dir : nil)
     }
@@ -48,11 +49,20 @@ public enum RunLoader {
         if FileSystem.exists(events) {
             return Resolved(file: events, format: .runDirectory, runDirectory: trimmed)
         }
-        // Other tools' layouts: lightning_logs/version_N/metrics.csv, output/checkpoint-N/trainer_state.json.
+        if TensorBoardLogdir.holdsEventFiles(trimmed) {
+            return Resolved(file: trimmed, format: .tensorBoard, runDirectory: nil)
+        }
+        // Other tools' layouts: lightning_logs/version_N/metrics.csv, output/checkpoint-N/trainer_state.json,
+        // logs/fit/<time>/train/events.out.tfevents.* (the newest run's logdir).
         var candidates: [(path: String, rank: Int, mtime: Int)] = []
         collect(trimmed, depth: 0, into: &candidates)
         let best = candidates.sorted { ($0.rank, -$0.mtime, $0.path) < ($1.rank, -$1.mtime, $1.path) }
         for c in best {
+            if c.rank == 5 {
+                var logdir = parentDirectory(of: c.path)
+                if logdir.hasSuffix("/train") || logdir.hasSuffix("/validation") { logdir = parentDirectory(of: logdir) }
+                return Resolved(file: logdir, format: .tensorBoard, runDirectory: nil)
+            }
             if let format = try? detect(file: c.path) {
                 return Resolved(file: c.path, format: format, runDirectory: nil)
             }
@@ -82,6 +92,7 @@ public enum RunLoader {
             case "trainer_state.json": rank = 1
             case "metrics.csv": rank = 2
             default:
+                if TensorBoardLogdir.isEventFileName(name) { rank = 5; break }
                 if name.hasSuffix(".csv") || name.hasSuffix(".log") { rank = 3 } else if name.hasSuffix(".json") { rank = 4 } else { continue }
             }
             out.append((full, rank, Int(st.st_mtim.tv_sec)))
@@ -92,7 +103,15 @@ public enum RunLoader {
     /// Looks at the first bytes of a file to tell its format.
     static func detect(file path: String) throws(ReadError) -> LogFormat {
         let head = try readHead(path, count: 64 << 10)
-        if head.isEmpty { return .eventsFile }   // an empty file is a run that has not started
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        if head.isEmpty {   // an empty file is a run that has not started
+            return TensorBoardLogdir.isEventFileName(name) ? .tensorBoard : .eventsFile
+        }
+        // TFRecord framing: the first 8 bytes (a length) are followed by their masked CRC32C.
+        if head.withUnsafeBytes({ TFRecordFraming.headerLength($0, at: 0) != nil })
+            || (TensorBoardLogdir.isEventFileName(name) && head.count < TFRecordFraming.headerBytes) {
+            return .tensorBoard
+        }
         var start = 0
         if head.count >= 3, head[0] == 0xEF, head[1] == 0xBB, head[2] == 0xBF { start = 3 }
         let body = head[start...]
@@ -180,6 +199,7 @@ public final class RunSource {
     public private(set) var run: Run
 
     private let events: EventsReader?
+    private let tensorBoard: TensorBoardLogdir?
     private var lastStamp: (size: Int, mtime: Int, nsec: Int) = (-1, 0, 0)
 
     public init(path: String) throws(ReadError) {
@@ -187,8 +207,15 @@ public final class RunSource {
         resolved = try RunLoader.resolve(path: path)
         run = Run(format: resolved.format)
         switch resolved.format {
-        case .runDirectory, .eventsFile: events = EventsReader(path: resolved.file, format: resolved.format)
-        case .kerasCSV, .kerasHistory, .huggingFaceTrainerState, .lightningCSV, .tensorBoard: events = nil
+        case .runDirectory, .eventsFile:
+            events = EventsReader(path: resolved.file, format: resolved.format)
+            tensorBoard = nil
+        case .tensorBoard:
+            events = nil
+            tensorBoard = TensorBoardLogdir(path: resolved.file)
+        case .kerasCSV, .kerasHistory, .huggingFaceTrainerState, .lightningCSV:
+            events = nil
+            tensorBoard = nil
         }
     }
 
@@ -204,6 +231,12 @@ public final class RunSource {
             }
             return false
         }
+        if let tensorBoard {
+            guard try tensorBoard.poll() || lastStamp.size < 0 else { return false }
+            run = tensorBoard.run
+            lastStamp.size = 0
+            return true
+        }
         var st = stat()
         guard stat(resolved.file, &st) == 0 else { throw ReadError(path: resolved.file, problem: EventsReader.explain(errno)) }
         let stamp = (Int(st.st_size), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec))
@@ -213,6 +246,10 @@ public final class RunSource {
         return true
     }
 
-    /// The file whose changes `poll()` follows (for inotify or a stat loop).
+    /// The file whose changes `poll()` follows (for inotify or a stat loop); for a TensorBoard
+    /// logdir, the directory (its event files are in `watchedFiles`).
     public var watchedFile: String { resolved.file }
+
+    /// Every file `poll()` reads: the event files of a TensorBoard logdir, else `watchedFile`.
+    public var watchedFiles: [String] { tensorBoard?.eventFiles ?? [resolved.file] }
 }

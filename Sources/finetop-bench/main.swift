@@ -1,6 +1,7 @@
 // The benchmark: load speed of the run-format reader, and frame time of the dashboard.
 //
 //     swift run -c release finetop-bench [--events N] [--file PATH] [--keep]
+//     swift run -c release finetop-bench --tensorboard [--events N]
 //
 // With --file naming an existing file, that file is loaded as it is (nothing is generated).
 //
@@ -8,6 +9,11 @@
 // json.dumps writes them, loads them with the same reader the dashboard uses, and prints MB/s,
 // events/s and bytes per stored point. If a Python with orjson is found (FINETOP_PYTHON, .venv,
 // python3) it times orjson.loads over the same lines for comparison.
+//
+// With --tensorboard it writes N scalars to a TensorBoard event file instead (PyTorch's
+// SummaryWriter layout: `Loss/train` every step, `Loss/val` and `Accuracy/val` every 1,000),
+// loads the logdir with finetop's reader, and times TensorBoard's own EventAccumulator
+// (size_guidance scalars=0, Reload()) on the same file with a Python that has `tensorboard`.
 import FinetopCore
 import FinetopTUI
 import Foundation
@@ -20,6 +26,7 @@ struct Options {
     var events = 1_000_000
     var file: String?
     var keep = false
+    var tensorBoard = false
     init(_ args: [String]) {
         var it = args.dropFirst().makeIterator()
         while let a = it.next() {
@@ -27,8 +34,9 @@ struct Options {
             case "--events": events = Int(it.next() ?? "") ?? events
             case "--file": file = it.next()
             case "--keep": keep = true
+            case "--tensorboard": tensorBoard = true
             default:
-                print("usage: finetop-bench [--events N] [--file PATH] [--keep]")
+                print("usage: finetop-bench [--events N] [--file PATH] [--keep] [--tensorboard]")
                 exit(2)
             }
         }
@@ -90,7 +98,7 @@ struct SplitMix {
     mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
 
-func findPython() -> String? {
+func findPython(importing module: String = "orjson") -> String? {
     var candidates: [String] = []
     if let p = ProcessInfo.processInfo.environment["FINETOP_PYTHON"] { candidates.append(p) }
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -98,7 +106,7 @@ func findPython() -> String? {
     for c in candidates where FileManager.default.isExecutableFile(atPath: c) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: c)
-        p.arguments = ["-c", "import orjson"]
+        p.arguments = ["-c", "import " + module]
         p.standardError = FileHandle.nullDevice
         try? p.run()
         p.waitUntilExit()
@@ -118,6 +126,11 @@ func orjsonSeconds(python: String, file: String) -> Double? {
                 n += 1
         print(time.perf_counter() - t)
         """
+    return pythonSeconds(python: python, script: script)
+}
+
+/// Runs a Python script that prints a number of seconds on its last line.
+func pythonSeconds(python: String, script: String) -> Double? {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: python)
     p.arguments = ["-c", script]
@@ -130,6 +143,10 @@ func orjsonSeconds(python: String, file: String) -> Double? {
 }
 
 let options = Options(CommandLine.arguments)
+if options.tensorBoard {
+    try tensorBoardBenchmark(scalars: options.events, keep: options.keep)
+    exit(0)
+}
 let path = options.file ?? NSTemporaryDirectory() + "finetop-bench-\(getpid())/events.jsonl"
 try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
 let bytes: Int
