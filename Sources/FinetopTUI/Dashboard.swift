@@ -16,6 +16,13 @@ public protocol DashboardSource: AnyObject {
     var runDirectory: String? { get }
     /// The file whose changes mean new data: watched for changes and for staleness.
     var watchedPath: String { get }
+    /// Every file the source reads (a TensorBoard logdir has several, in sub-directories);
+    /// the folders holding them are watched so an append wakes the dashboard at once.
+    var watchedPaths: [String] { get }
+}
+
+extension DashboardSource {
+    public var watchedPaths: [String] { [watchedPath] }
 }
 
 /// A run directory (or its events.jsonl) read incrementally. A directory without events.jsonl
@@ -41,6 +48,7 @@ public final class EventsFileSource: DashboardSource {
 
 extension RunSource: DashboardSource {
     public var watchedPath: String { watchedFile }
+    public var watchedPaths: [String] { [watchedFile] + watchedFiles }
 }
 
 /// A process the dashboard started and owns (`finetop run`, the demo's trainer).
@@ -105,7 +113,7 @@ public enum Dashboard {
         if let c = existing, c.revision > state.lastAckedRevision, !c.trainable.isEmpty {
             state.message = StatusMessage("control.json revision \(c.revision) not yet applied by the job")
         }
-        let watcher = FileWatcher(path: source.watchedPath)
+        let watcher = FileWatcher(paths: source.watchedPaths)
         var dirty = true
         var lastTick = Clock.now
 
@@ -273,13 +281,16 @@ final class FileWatcher {
     let fd: Int32
     var isActive: Bool { fd >= 0 }
 
-    init(path: String) {
+    init(paths: [String]) {
         #if os(Linux)
-        let dir = FileSystem.isDirectory(path) ? path : (path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ".")
+        let dirs = Set(paths.map { path in
+            FileSystem.isDirectory(path) ? path : (path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ".")
+        }).sorted().prefix(256)
         let f = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         if f >= 0 {
             let mask = UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_ATTRIB)
-            if inotify_add_watch(f, dir.isEmpty ? "/" : dir, mask) < 0 {
+            let added = dirs.filter { inotify_add_watch(f, $0.isEmpty ? "/" : $0, mask) >= 0 }.count
+            if added == 0 {
                 close(f)
                 fd = -1
                 return

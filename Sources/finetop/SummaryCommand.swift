@@ -26,7 +26,7 @@ enum LayerSummary {
         var lines: [String] = []
         let name = DisplayText.neutralize(run.info?.runID ?? "run")
         guard let model = run.model else {
-            lines.append("Model: none recorded (\(run.format.rawValue) files record metrics only)")
+            lines.append("Model: none recorded (\(run.format.rawValue): metrics only, no layers)")
             lines.append("Epochs: \(run.epochs.count)   Metrics: \(run.metricNames.map(DisplayText.neutralize).joined(separator: ", "))")
             return lines.joined(separator: "\n")
         }
