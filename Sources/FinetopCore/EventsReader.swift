@@ -1,3 +1,5 @@
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -99,6 +101,9 @@ public final class EventsReader {
     private func readAppended() throws(ReadError) -> Bool {
         let before = (builder.run.epochs.count, builder.run.batches.count, builder.run.skippedLines)
         var tookLines = false
+        if offset == 0 && pending == 0 && !discarding, let took = loadFirstInParallel() {
+            tookLines = took
+        }
         while true {
             reserve(pending + Self.chunkBytes)
             let n = pread(fd, storage + pending, Self.chunkBytes, off_t(offset + pending))
@@ -136,6 +141,65 @@ public final class EventsReader {
         }
         let after = (builder.run.epochs.count, builder.run.batches.count, builder.run.skippedLines)
         return tookLines || before != after
+    }
+
+    /// Opening a big existing file: both halves are parsed at once on two cores, then joined.
+    /// Returns nil (and changes nothing) when the file is small, there is one core, or the second
+    /// half has lines whose epoch or step depend on what came before.
+    private func loadFirstInParallel() -> Bool? {
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size >= parallelLoadBytes, Self.cores >= 2 else { return nil }
+        let size = Int(st.st_size)
+        guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else { return nil }
+        defer { munmap(map, size) }
+        let base = map.assumingMemoryBound(to: UInt8.self)
+        // Complete lines only; the halves split at a line end.
+        var end = size
+        while end > 0 && base[end - 1] != 0x0A { end -= 1 }
+        guard end > 0, let nl = memchr(base + end / 2, 0x0A, end - end / 2) else { return nil }
+        let split = base.distance(to: nl.assumingMemoryBound(to: UInt8.self)) + 1
+        guard split < end else { return nil }
+
+        let halves = UnsafeMutablePointer<RunBuilder>.allocate(capacity: 2)
+        defer { halves.deallocate() }
+        (halves + 0).initialize(to: builder)
+        (halves + 1).initialize(to: RunBuilder(format: builder.run.format))
+        // The first half's columns get room for both, so joining appends in place.
+        halves[0].reserveBatches(end / 96)
+        halves[1].reserveBatches((end - split) / 96)
+        nonisolated(unsafe) let shared = halves
+        nonisolated(unsafe) let bytes = base
+        let ranges = [0..<split, split..<end]
+        DispatchQueue.concurrentPerform(iterations: 2) { k in
+            let range = ranges[k]
+            Self.consumeLines(bytes + range.lowerBound, count: range.count, into: &shared[k])
+        }
+        var first = (halves + 0).move()
+        let second = (halves + 1).move()
+        guard !second.inferredFromContext else { return nil }
+        builder = RunBuilder(format: first.run.format)   // drop the old reference before appending
+        first.absorb(second)
+        builder = first
+        offset = end
+        return true
+    }
+
+    /// Files at least this big are opened with both halves parsed at once (tests lower it).
+    var parallelLoadBytes = 16 << 20
+    static let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+
+    /// Every complete line in `count` bytes at `base` (which ends with a line end).
+    private static func consumeLines(_ base: UnsafePointer<UInt8>, count: Int, into builder: inout RunBuilder) {
+        var start = 0
+        while start < count, let nl = memchr(base + start, 0x0A, count - start) {
+            let end = base.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+            if end - start >= maxLineBytes {
+                builder.skip("line longer than \(maxLineBytes >> 20) MB")
+            } else {
+                builder.consume(line: UnsafeBufferPointer(start: base + start, count: end - start))
+            }
+            start = end + 1
+        }
     }
 
     /// Consumes the complete lines in `storage[0..<filled]`; returns how many bytes that was.

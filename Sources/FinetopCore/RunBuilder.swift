@@ -13,6 +13,9 @@ public struct RunBuilder: Sendable {
     private var metricBytes: [[UInt8]] = []
     private var metricColumn: [Int] = []
     private var currentEpoch = 0
+    /// A batch line left its epoch or step to be inferred from earlier lines: such a stretch
+    /// cannot be parsed apart from what precedes it (see `EventsReader`'s parallel first load).
+    private(set) var inferredFromContext = false
 
     public init(format: LogFormat = .eventsFile) {
         run = Run(format: format)
@@ -47,6 +50,23 @@ public struct RunBuilder: Sendable {
     public mutating func consume(line: String) {
         var s = line
         s.withUTF8 { consume(line: $0) }
+    }
+
+    /// Appends what `later` read from the bytes that follow this builder's, as if this builder
+    /// had read them itself. Valid when `later` inferred nothing from context.
+    mutating func absorb(_ later: RunBuilder) {
+        let b = later.run
+        if let info = b.info {
+            run.info = info
+            run.end = nil   // a restarted job, as takeRun does
+        }
+        if let end = b.end { run.end = end }
+        if let model = b.model { run.model = model }
+        run.acks.append(contentsOf: b.acks)
+        for record in b.epochs { addEpoch(record) }
+        run.batches.append(contentsOf: b.batches)
+        run.skippedLines += b.skippedLines
+        if b.lastSkipReason != nil { run.lastSkipReason = b.lastSkipReason }
     }
 
     mutating func reserveBatches(_ n: Int) {
@@ -120,6 +140,7 @@ public struct RunBuilder: Sendable {
             let e = epoch.flatMap(Self.wholeNumber) ?? currentEpoch
             let previous = run.batches.steps.last.map { Int($0) } ?? -1
             let s = step.flatMap(Self.wholeNumber) ?? previous + 1
+            if epoch?.wholeInt == nil || step?.wholeInt == nil { inferredFromContext = true }
             run.batches.append(epoch: e, step: s, loss: loss ?? .nan)
             if metricsAt >= 0 { readBatchMetrics(&c, at: metricsAt) }
             return nil
@@ -273,6 +294,7 @@ public struct RunBuilder: Sendable {
             guard let loss = v["loss"]?.double else { return "batch line without a numeric \"loss\"" }
             let e = v["epoch"]?.int ?? currentEpoch
             let s = v["step"]?.int ?? (run.batches.steps.last.map { Int($0) + 1 } ?? 0)
+            if v["epoch"]?.int == nil || v["step"]?.int == nil { inferredFromContext = true }
             run.batches.append(epoch: e, step: s, loss: loss)
             for (k, d) in values where k != "loss" { run.batches.setMetric(k, d) }
             return nil

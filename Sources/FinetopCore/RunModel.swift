@@ -207,6 +207,19 @@ public struct BatchSeries: Sendable, Equatable {
         column.append(value)
     }
 
+    /// Appends another series after this one, matching metric columns by name.
+    public mutating func append(contentsOf other: BatchSeries) {
+        let n = steps.count
+        steps.append(contentsOf: other.steps)
+        epochs.append(contentsOf: other.epochs)
+        loss.append(contentsOf: other.loss)
+        for (k, name) in other.metricNames.enumerated() {
+            let i = metricIndex(name)
+            metricColumns[i].padNaN(to: n)
+            metricColumns[i].append(contentsOf: other.metricColumns[k])
+        }
+    }
+
     /// Pads metrics that recent lines did not report, so every column has one value per step.
     public mutating func alignMetrics() {
         let n = steps.count

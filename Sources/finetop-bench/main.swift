@@ -182,8 +182,12 @@ let stored = run.batches.steps.count * 8 + run.batches.epochs.count * 4 + run.ba
 let events = run.batches.count + run.epochs.count
 print(String(format: "load:   %.1f MB, %d events in %.3f s  →  %.0f MB/s, %.2f M events/s", mb, events, best, mb / best, Double(events) / best / 1e6))
 print("        \(run.batches.count) batch points, \(run.epochs.count) epochs, \(run.skippedLines) skipped lines")
-print(String(format: "memory: %.1f bytes per stored point (%d values, %.1f MB of columns; max RSS grew %.1f MB)",
-             Double(stored) / Double(max(points, 1)), points, Double(stored) / 1e6, Double(maxRSSBytes() - rssBefore) / 1e6))
+// What the loaded run keeps: the columns' allocated capacity, slack included.
+let heapKept = run.batches.steps.capacity * 8 + run.batches.epochs.capacity * 4 + run.batches.loss.capacity * 8
+    + run.batches.metricColumns.reduce(0) { $0 + $1.capacity * 8 }
+print(String(format: "memory: %.1f bytes per stored point in columns (%d values, %.1f MB); with their spare capacity %.1f MB = %.1f bytes per point",
+             Double(stored) / Double(max(points, 1)), points, Double(stored) / 1e6, Double(heapKept) / 1e6, Double(heapKept) / Double(max(points, 1))))
+print(String(format: "        max RSS grew %.1f MB while loading (the file is mapped: its page cache counts there)", Double(maxRSSBytes() - rssBefore) / 1e6))
 if let python = findPython(), let t = orjsonSeconds(python: python, file: path) {
     print(String(format: "orjson: %.3f s (%.0f MB/s) for the same lines one by one  →  finetop is %.1f× faster", t, mb / t, t / best))
 } else {

@@ -206,3 +206,55 @@ import Testing
         #expect(run.skippedLines == 0)
     }
 }
+
+/// The first load of a big file parses its two halves at once; the result must be exactly what
+/// reading the lines one by one gives, whatever the lines are.
+@Suite struct ParallelLoadTests {
+    static func lines(seed: UInt64, count: Int, inferredLate: Bool) -> [String] {
+        var rng = seed
+        func next() -> UInt64 {
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            return rng >> 33
+        }
+        var out = [#"{"type":"run","version":1,"framework":"keras","run_id":"a","hparams":{"epochs":9}}"#]
+        var epoch = 0, step = 0
+        for i in 0..<count {
+            switch next() % 100 {
+            case 0: out.append(#"{"type":"model","revision":\#(i),"layers":[{"name":"d\#(i % 3)","class":"Dense","params":10,"trainable_params":\#(i % 2 * 10),"trainable":true}]}"#)
+            case 1: out.append("garbage \(i)")
+            case 2: out.append(#"{"type":"control","revision":\#(i),"status":"applied","changed":["d1"]}"#)
+            case 3: out.append(#"{"type":"epoch","epoch":\#(max(0, epoch - 2)),"loss":0.5}"#)   // a resume
+            case 4: out.append(#"{"type":"end","reason":"stopped"}"#)
+            case 5: out.append(#"{"type":"run","version":1,"framework":"keras","run_id":"b"}"#)   // a restart
+            case 6...12:
+                out.append(#"{"type":"epoch","epoch":\#(epoch),"step":\#(step),"loss":\#(Double(next() % 1000) / 7),"val_loss":NaN,"metrics":{"accuracy":0.\#(next() % 1000)}}"#)
+                epoch += 1
+            default:
+                step += 1
+                let metrics = next() % 3 == 0 ? "" : #","metrics":{"acc\#(next() % 3)":\#(Double(next() % 1000) / 3)}"#
+                out.append(#"{"type":"batch","epoch":\#(epoch),"step":\#(step),"loss":\#(Double(next() % 1000) / 9)\#(metrics)}"#)
+            }
+        }
+        if inferredLate { out.append(#"{"type":"batch","loss":1.0}"#) }
+        return out
+    }
+
+    @Test(arguments: [(UInt64(1), false), (2, false), (3, true)])
+    func bothHalvesAtOnceEqualsOneByOne(seed: UInt64, inferredLate: Bool) throws {
+        let dir = makeTempDir("parallel")
+        let lines = Self.lines(seed: seed, count: 20_000, inferredLate: inferredLate)
+        try (lines.joined(separator: "\n") + "\n" + #"{"type":"batch","epoch":1,"st"#).write(toFile: dir + "/events.jsonl", atomically: true, encoding: .utf8)
+        let reader = EventsReader(path: dir + "/events.jsonl")
+        reader.parallelLoadBytes = 4096
+        try reader.poll()
+        let expected = builderRun(lines)
+        #expect(reader.run == expected)
+        #expect(reader.run.skippedLines == expected.skippedLines)
+        #expect(reader.run.lastSkipReason == expected.lastSkipReason)
+        // The unfinished last line still waits, and appending goes on from the right offset.
+        append(#"ep":1,"loss":2.5}"# + "\n", to: dir + "/events.jsonl")
+        try reader.poll()
+        #expect(reader.run.batches.loss.last == 2.5)
+        #expect(reader.run.batches.count == expected.batches.count + 1)
+    }
+}
