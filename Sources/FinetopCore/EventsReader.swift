@@ -149,34 +149,41 @@ public final class EventsReader {
     private func loadFirstInParallel() -> Bool? {
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_size >= parallelLoadBytes, Self.cores >= 2 else { return nil }
+        // The split point: the first line end after the middle. Read, not mmap: a file
+        // truncated while mapped would kill us with SIGBUS.
         let size = Int(st.st_size)
-        guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else { return nil }
-        defer { munmap(map, size) }
-        let base = map.assumingMemoryBound(to: UInt8.self)
-        // Complete lines only; the halves split at a line end.
-        var end = size
-        while end > 0 && base[end - 1] != 0x0A { end -= 1 }
-        guard end > 0, let nl = memchr(base + end / 2, 0x0A, end - end / 2) else { return nil }
-        let split = base.distance(to: nl.assumingMemoryBound(to: UInt8.self)) + 1
-        guard split < end else { return nil }
-
+        var probe = [UInt8](repeating: 0, count: 1 << 16)
+        var split = -1
+        var at = size / 2
+        while split < 0 && at < size {
+            let n = probe.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(at)) }
+            if n <= 0 { return nil }
+            if let k = probe[0..<n].firstIndex(of: 0x0A) { split = at + k + 1 }
+            at += n
+        }
+        guard split > 0 && split < size else { return nil }
         let halves = UnsafeMutablePointer<RunBuilder>.allocate(capacity: 2)
         defer { halves.deallocate() }
         (halves + 0).initialize(to: builder)
         (halves + 1).initialize(to: RunBuilder(format: builder.run.format))
         // The first half's columns get room for both, so joining appends in place.
-        halves[0].reserveBatches(end / 96)
-        halves[1].reserveBatches((end - split) / 96)
+        halves[0].reserveBatches(size / 96)
+        halves[1].reserveBatches((size - split) / 96)
         nonisolated(unsafe) let shared = halves
-        nonisolated(unsafe) let bytes = base
-        let ranges = [0..<split, split..<end]
+        let ranges = [0..<split, split..<size]
+        let file = fd
+        let ends = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+        defer { ends.deallocate() }
+        ends.initialize(repeating: 0, count: 2)
+        nonisolated(unsafe) let endSlots = ends
         DispatchQueue.concurrentPerform(iterations: 2) { k in
-            let range = ranges[k]
-            Self.consumeLines(bytes + range.lowerBound, count: range.count, into: &shared[k])
+            endSlots[k] = Self.consumeRange(file, ranges[k], into: &shared[k])
         }
         var first = (halves + 0).move()
         let second = (halves + 1).move()
-        guard !second.inferredFromContext else { return nil }
+        // The first half must end exactly at `split`; the second at its last complete line.
+        guard ends[0] == split, ends[1] > split, !second.inferredFromContext else { return nil }
+        let end = ends[1]
         builder = RunBuilder(format: first.run.format)   // drop the old reference before appending
         first.absorb(second)
         builder = first
@@ -188,18 +195,42 @@ public final class EventsReader {
     var parallelLoadBytes = 16 << 20
     static let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
 
-    /// Every complete line in `count` bytes at `base` (which ends with a line end).
-    private static func consumeLines(_ base: UnsafePointer<UInt8>, count: Int, into builder: inout RunBuilder) {
-        var start = 0
-        while start < count, let nl = memchr(base + start, 0x0A, count - start) {
-            let end = base.distance(to: nl.assumingMemoryBound(to: UInt8.self))
-            if end - start >= maxLineBytes {
-                builder.skip("line longer than \(maxLineBytes >> 20) MB")
-            } else {
-                builder.consume(line: UnsafeBufferPointer(start: base + start, count: end - start))
+    /// Reads `range` of the file in chunks and consumes its complete lines; returns the file
+    /// offset just past the last line end it consumed.
+    private static func consumeRange(_ fd: Int32, _ range: Range<Int>, into builder: inout RunBuilder) -> Int {
+        var capacity = 4 << 20
+        var buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        defer { buffer.deallocate() }
+        var kept = 0            // bytes of an unfinished line at the start of `buffer`
+        var at = range.lowerBound
+        var consumedTo = range.lowerBound
+        while at < range.upperBound {
+            if capacity - kept < 1 << 20 {
+                // An over-long line is left, with the rest, to the sequential reader.
+                if kept >= maxLineBytes { return consumedTo }
+                let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity * 2)
+                bigger.update(from: buffer, count: kept)
+                buffer.deallocate()
+                buffer = bigger
+                capacity *= 2
             }
-            start = end + 1
+            let want = min(capacity - kept, range.upperBound - at)
+            let n = pread(fd, buffer + kept, want, off_t(at))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            at += n
+            let filled = kept + n
+            var start = 0
+            while start < filled, let nl = memchr(buffer + start, 0x0A, filled - start) {
+                let end = buffer.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+                builder.consume(line: UnsafeBufferPointer(start: buffer + start, count: end - start))
+                start = end + 1
+            }
+            consumedTo += start
+            kept = filled - start
+            if start > 0 && kept > 0 { memmove(buffer, buffer + start, kept) }
         }
+        return consumedTo
     }
 
     /// Consumes the complete lines in `storage[0..<filled]`; returns how many bytes that was.

@@ -187,7 +187,7 @@ let heapKept = run.batches.steps.capacity * 8 + run.batches.epochs.capacity * 4 
     + run.batches.metricColumns.reduce(0) { $0 + $1.capacity * 8 }
 print(String(format: "memory: %.1f bytes per stored point in columns (%d values, %.1f MB); with their spare capacity %.1f MB = %.1f bytes per point",
              Double(stored) / Double(max(points, 1)), points, Double(stored) / 1e6, Double(heapKept) / 1e6, Double(heapKept) / Double(max(points, 1))))
-print(String(format: "        max RSS grew %.1f MB while loading (the file is mapped: its page cache counts there)", Double(maxRSSBytes() - rssBefore) / 1e6))
+print(String(format: "        max RSS grew %.1f MB while loading (peak: both halves' columns before they are joined, and two 4 MB read buffers)", Double(maxRSSBytes() - rssBefore) / 1e6))
 if let python = findPython(), let t = orjsonSeconds(python: python, file: path) {
     print(String(format: "orjson: %.3f s (%.0f MB/s) for the same lines one by one  →  finetop is %.1f× faster", t, mb / t, t / best))
 } else {
