@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: installs what the tests need, then runs `swift test`.
+#
+#   Tests/test.sh                 # install (idempotent; seconds the second time) + swift test
+#   Tests/test.sh --filter Keras  # extra arguments go to `swift test`
+#
+# What it installs: Debian's libncurses-dev, tmux and bsdutils (when missing and run as root,
+# else it says which to install), and a Python venv in .venv with the real libraries the
+# training-side tests drive: Keras 3 (JAX, CPU), PyTorch, transformers, accelerate, Lightning,
+# TensorBoard, scikit-learn, pytest (assets/python/requirements-test.txt). The venv is reinstalled
+# only when that file changes (a stamp in .venv records its hash). `.ci/run` runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'test.sh: %s\n' "$*" >&2; }
+
+missing=()
+for pkg in libncurses-dev tmux bsdutils; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    say "missing Debian packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})"
+    exit 2
+  fi
+fi
+
+req=assets/python/requirements-test.txt
+want=$(sha256sum "$req" | cut -d' ' -f1)
+stamp=.venv/.finetop-requirements
+if [[ ! -x .venv/bin/python ]]; then
+  say "creating .venv"
+  python3 -m venv .venv
+fi
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  say "installing $req into .venv (PyTorch brings ~6 GB of CUDA libraries: a few minutes the first time)"
+  .venv/bin/pip install -q --disable-pip-version-check -r "$req"
+  KERAS_BACKEND=jax .venv/bin/python -c \
+    "import keras, jax, sklearn, tensorboard, torch, transformers, accelerate, lightning, pytest"
+  echo "$want" > "$stamp"
+fi
+
+exec swift test "$@"
