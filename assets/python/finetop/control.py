@@ -124,7 +124,8 @@ def _parse(data):
         try:
             text = bytes(data).decode("utf-8")
         except UnicodeDecodeError as e:
-            raise ControlError("control.json is not UTF-8 (%s)" % e)
+            raise ControlError("control.json is not UTF-8 (%s)" % e,
+                               _guess_revision(bytes(data[:4096]).decode("utf-8", "replace")))
     else:
         text = data
     guess = _guess_revision(text)
