@@ -145,6 +145,16 @@ def test_events_jsonl_symlink_is_refused_and_its_target_untouched(run_dir, tmp_p
     assert target.read_text() == "precious\n"
 
 
+def test_events_jsonl_hard_linked_to_another_file_is_refused(run_dir, tmp_path):
+    target = tmp_path / "victim.txt"
+    target.write_text("precious\n")
+    os.link(target, os.path.join(run_dir, "events.jsonl"))
+    with pytest.raises(OSError) as e:
+        RunLog(run_dir)
+    assert "hard links" in str(e.value)
+    assert target.read_text() == "precious\n"
+
+
 def test_events_jsonl_fifo_is_refused_without_blocking(run_dir, deadline):
     os.mkfifo(os.path.join(run_dir, "events.jsonl"))
     with pytest.raises(OSError) as e:

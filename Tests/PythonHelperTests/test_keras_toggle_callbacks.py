@@ -187,6 +187,18 @@ def test_the_optimizer_state_survives_a_toggle(run_dir, data):
     assert ack["status"] == "applied" and "state carried over" in ack["message"]
 
 
+def test_an_ema_optimizer_does_not_swap_in_its_averages_at_a_toggle(run_dir, data):
+    """fit() ends by overwriting the weights with their moving averages (use_ema=True): at a toggle
+    that would be a jump too."""
+    model = small_model()
+    model.compile(optimizer=keras.optimizers.Adam(0.01, use_ema=True, ema_momentum=0.9),
+                  loss="sparse_categorical_crossentropy")
+    x, y = data
+    rec = Recorder(run_dir, {0: ctl(1, {"dense_hidden": False})})
+    fk.fit(model, x, y, epochs=2, batch_size=16, verbose=0, run_dir=run_dir, callbacks=[rec])
+    assert same(rec.at_begin[1], rec.at_end[0])
+
+
 def test_model_lines_count_optimizer_params_as_keras_summary_does(run_dir, data):
     model = small_model()
     x, y = data

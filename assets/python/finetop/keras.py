@@ -717,7 +717,7 @@ class _Relay(keras.callbacks.Callback):
         if self.ft.pending is not None and self.others_stopped is None and \
                 getattr(self.model.optimizer, "use_ema", False):
             # fit() ends by overwriting the weights with their moving averages: keep the real ones.
-            self.weights = [keras.ops.convert_to_numpy(v) for v in self.model.trainable_variables]
+            self.weights = [(v, keras.ops.convert_to_numpy(v)) for v in self.model.trainable_variables]
 
     # -- everything else, as is ----------------------------------------------------------------
 
@@ -836,7 +836,7 @@ def fit(model, x=None, y=None, *, epochs=1, initial_epoch=0, callbacks=None, run
                 reason, message = "completed", "trained %d epochs" % done
                 break
             if relay.weights is not None:
-                for v, w in zip(model.trainable_variables, relay.weights):
+                for v, w in relay.weights:
                     v.assign(w)
                 relay.weights = None
             epoch = done

@@ -93,7 +93,7 @@ def _kind(mode):
 def open_append(path, mode=0o644):
     """Opens ``path`` for appending, creating it if needed, the safe way for shared directories:
     never follows a symbolic link (O_NOFOLLOW), never blocks (O_NONBLOCK: a FIFO without a reader
-    fails at once), and refuses anything but a regular file. Returns the descriptor; raises
+    fails at once), and refuses anything but a regular file with a single link. Returns the descriptor; raises
     OSError with a message that says what is wrong and what to do."""
     flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
              | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
@@ -112,8 +112,13 @@ def open_append(path, mode=0o644):
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "finetop: %s is %s; finetop writes its log only to a regular file "
-                              "(remove it and start again)" % (path, _kind(st.st_mode)))
+            raise OSError(errno.EINVAL, "finetop: %s is %s; finetop writes its log only to a "
+                                        "regular file (remove it and start again)"
+                          % (path, _kind(st.st_mode)))
+        if st.st_nlink > 1:  # a hard link planted to another file: appending would change it
+            raise OSError(errno.EINVAL, "finetop: %s has %d hard links; finetop appends only to a "
+                                        "file of its own (remove it and start again)"
+                          % (path, st.st_nlink))
     except BaseException:
         os.close(fd)
         raise
