@@ -62,7 +62,11 @@ def test_mobilenetv2_frozen_counts_exactly_as_keras(mobilenet):
     assert by_name["Conv_1"]["trainable_params"] == 409_600
     assert by_name["Conv_1_bn"] == {"name": "Conv_1_bn", "class": "BatchNormalization",
                                     "shape": "(None, 7, 7, 1280)", "params": 5120,
-                                    "trainable_params": 2560, "trainable": True, "depth": 0}
+                                    "trainable_params": 2560, "learnable_params": 2560,
+                                    "trainable": True, "depth": 0}
+    # learnable_params: what would train if unfrozen (BatchNorm's moving stats never).
+    assert by_name["Conv1"]["trainable_params"] == 0 and by_name["Conv1"]["learnable_params"] == 864
+    assert sum(r["learnable_params"] for r in rows) == 2_223_872  # Keras: all trainable
     assert by_name["out_relu"]["trainable"] and by_name["out_relu"]["params"] == 0
     assert by_name["input_layer"]["trainable"] is False
     assert by_name["input_layer"]["shape"] == "(None, 224, 224, 3)"
@@ -356,5 +360,5 @@ def test_stop_is_honoured_within_an_epoch(run_dir, data):
     steps = [e["step"] for e in of_type(ev, "epoch")]
     assert steps[0] == 12 and steps[1] - steps[0] < 12
     (ack,) = of_type(ev, "control")
-    assert ack["status"] == "applied" and "during epoch 1" in ack["message"]
+    assert ack["status"] == "applied" and "during epoch 2" in ack["message"]  # 1-based, as Keras
     assert ev[-1]["reason"] == "stopped"

@@ -20,7 +20,9 @@ def test_lines_are_whole_json_and_allow_nan(run_dir):
     log.end("completed")
     ev = read_events(run_dir)
     assert [e["type"] for e in ev] == ["run", "model", "epoch", "control", "end"]
-    assert ev[0]["version"] == 1 and ev[0]["run_id"] == "run"
+    assert ev[0]["version"] == 1 and ev[0]["run_id"] == log.run_id
+    # The directory's name plus a random suffix: a rerun in the same directory is another job.
+    assert log.run_id.startswith("run-") and RunLog(run_dir).run_id != log.run_id
     assert math.isnan(ev[2]["loss"]) and ev[2]["val_loss"] == math.inf
     assert ev[2]["metrics"] == {"accuracy": 0.5}  # non-numbers dropped
     raw = open(os.path.join(run_dir, "events.jsonl")).read()

@@ -1,22 +1,39 @@
 """Reads ``control.json``, the dashboard's desired state for the job.
 
-    {"version": 1, "revision": 7, "trainable": {"Conv_1": true}, "stop": false}
+    {"version": 1, "revision": 7, "trainable": {"Conv_1": true}, "stop": false,
+     "stop_run_id": "20261201-102640-3fa9c2"}
 
 The dashboard replaces the file atomically and raises ``revision`` by one per write. The training
 side applies a revision it has not handled yet at its next safe point and acknowledges it with a
 ``control`` line (``RunLog.control``); a revision not newer than the last one handled is stale and
 ignored. Applying the same state twice is harmless.
+
+Nothing in control.json can stop training except a valid ``stop`` addressed to this job: a
+malformed, hostile or special file (FIFO, device, directory, symbolic link) is refused with a
+clear message, never followed, never blocks, and training goes on.
+
+A stop is addressed to one job: it is honoured iff ``stop`` is true and either ``stop_run_id``
+equals this job's run_id, or ``stop_run_id`` is absent and the revision is newer than the one
+control.json had when this job started (so a stop left over from an earlier job in the same
+directory does not stop the next one). Trainable flags found at start are applied.
 """
 
+import errno
 import hashlib
 import json
 import os
 import re
+import stat
 import sys
 
-from .runlog import CONTROL
+from .runlog import CONTROL, run_id_for
 
 VERSION = 1
+MAX_REVISION = 2 ** 53 - 1      # both sides: 0 <= revision <= 2^53 - 1 (exact in a double)
+MAX_BYTES = 16 << 20            # a control file is a few hundred bytes; refuse absurd ones
+
+_O_READ = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+           | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
 
 
 class ControlError(ValueError):
@@ -29,24 +46,32 @@ class ControlError(ValueError):
 
 
 class ControlFile:
-    """A validated control.json: ``revision`` (int ≥ 0), ``trainable`` {layer name: bool},
-    ``stop`` (bool)."""
+    """A validated control.json: ``revision`` (int, 0 ≤ r ≤ 2^53−1), ``trainable``
+    {layer name: bool}, ``stop`` (bool) and ``stop_run_id`` (str or None).
 
-    __slots__ = ("version", "revision", "trainable", "stop")
+    Handed out by ``ControlReader``, ``stop`` is whether *this job* must stop (the addressing
+    rule of the module docstring); ``stop_asked`` is the raw ``stop`` of the file and ``note``
+    says why a stop was not for this job (None otherwise)."""
 
-    def __init__(self, revision, trainable=None, stop=False, version=VERSION):
+    __slots__ = ("version", "revision", "trainable", "stop", "stop_run_id", "stop_asked", "note")
+
+    def __init__(self, revision, trainable=None, stop=False, version=VERSION, stop_run_id=None):
         self.version = version
         self.revision = revision
         self.trainable = dict(trainable or {})
         self.stop = bool(stop)
+        self.stop_asked = self.stop
+        self.stop_run_id = stop_run_id
+        self.note = None
 
     def __eq__(self, other):
         return (isinstance(other, ControlFile) and self.revision == other.revision
-                and self.trainable == other.trainable and self.stop == other.stop)
+                and self.trainable == other.trainable and self.stop == other.stop
+                and self.stop_run_id == other.stop_run_id)
 
     def __repr__(self):
-        return "ControlFile(revision=%r, trainable=%r, stop=%r)" % (
-            self.revision, self.trainable, self.stop)
+        return "ControlFile(revision=%r, trainable=%r, stop=%r, stop_run_id=%r)" % (
+            self.revision, self.trainable, self.stop, self.stop_run_id)
 
 
 def _whole(v):
@@ -59,40 +84,70 @@ def _whole(v):
     return None
 
 
-_REVISION_RE = re.compile(r'"revision"\s*:\s*(\d{1,18})\b')
+_REVISION_RE = re.compile(r'"revision"\s*:\s*(\d{1,16})(?![\d.eE])')
 
 
 def _guess_revision(text):
     m = _REVISION_RE.search(text)
-    return int(m.group(1)) if m else -1
+    if not m:
+        return -1
+    r = int(m.group(1))
+    return r if r <= MAX_REVISION else -1
+
+
+def _show(v):
+    """A short, printable rendering of a JSON value for a message (never raises)."""
+    try:
+        text = json.dumps(v)  # ensure_ascii: lone surrogates come out as \\udXXX escapes
+    except Exception:
+        text = "<%s>" % type(v).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def parse_control(data):
-    """Validates the text (str or bytes) of a control file; raises ControlError saying why."""
-    if isinstance(data, (bytes, bytearray)):
+    """Validates the text (str or bytes) of a control file; raises ControlError saying why.
+    Any failure of the parser or of the checks (deep nesting, huge numbers, odd types) is a
+    ControlError, never another exception."""
+    try:
+        return _parse(data)
+    except ControlError:
+        raise
+    except RecursionError:
+        raise ControlError("control.json is nested too deeply to read", -1)
+    except Exception as e:  # anything else the parser can throw: refuse, never crash training
+        raise ControlError("control.json could not be read (%s: %s)"
+                           % (type(e).__name__, str(e)[:200]), -1)
+
+
+def _parse(data):
+    if isinstance(data, (bytes, bytearray, memoryview)):
         try:
             text = bytes(data).decode("utf-8")
         except UnicodeDecodeError as e:
-            raise ControlError("control.json is not UTF-8 (%s)" % e)
+            raise ControlError("control.json is not UTF-8 (%s)" % e,
+                               _guess_revision(bytes(data[:4096]).decode("utf-8", "replace")))
     else:
         text = data
     guess = _guess_revision(text)
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise ControlError("control.json is nested too deeply to be a control file", guess)
     except ValueError as e:
-        raise ControlError("control.json is not valid JSON (%s)" % e, guess)
+        raise ControlError("control.json is not valid JSON (%s)" % str(e)[:200], guess)
     if not isinstance(value, dict):
         raise ControlError("control.json must be a JSON object, not %s" % type(value).__name__, guess)
     revision = _whole(value.get("revision"))
-    if revision is None or revision < 0:
-        raise ControlError('control.json has no whole, non-negative "revision" (got %s)'
-                           % json.dumps(value.get("revision")), guess)
+    if revision is None or revision < 0 or revision > MAX_REVISION:
+        raise ControlError('control.json has no whole "revision" between 0 and %d (got %s)'
+                           % (MAX_REVISION, _show(value.get("revision"))), guess)
     version = _whole(value.get("version"))
     if version is None:
-        raise ControlError('control.json has no whole "version"', revision)
+        raise ControlError('control.json has no whole "version" (got %s)'
+                           % _show(value.get("version")), revision)
     if version != VERSION:
-        raise ControlError("control.json has version %d; this helper understands version %d"
-                           % (version, VERSION), revision)
+        raise ControlError("control.json has version %s; this helper understands version %d"
+                           % (_show(version), VERSION), revision)
     trainable = value.get("trainable")
     if trainable is None:
         trainable = {}
@@ -102,25 +157,100 @@ def parse_control(data):
     for name, flag in trainable.items():
         if not isinstance(flag, bool):
             raise ControlError('control.json: "trainable".%s must be true or false (got %s)'
-                               % (json.dumps(name), json.dumps(flag)), revision)
+                               % (_show(name), _show(flag)), revision)
     stop = value.get("stop")
     if stop is None:
         stop = False
     if not isinstance(stop, bool):
-        raise ControlError('control.json: "stop" must be true or false (got %s)' % json.dumps(stop),
+        raise ControlError('control.json: "stop" must be true or false (got %s)' % _show(stop),
                            revision)
-    return ControlFile(revision, trainable, stop, version)
+    stop_run_id = value.get("stop_run_id")
+    if stop_run_id is not None and not isinstance(stop_run_id, str):
+        raise ControlError('control.json: "stop_run_id" must be a string (got %s)'
+                           % _show(stop_run_id), revision)
+    return ControlFile(revision, trainable, stop, version, stop_run_id)
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a directory"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def _kind(mode):
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _read_regular(path):
+    """(key, data or ControlError) for ``path``, or None when there is no file.
+
+    Never follows a symbolic link, never blocks (FIFOs, devices), reads regular files only:
+    ``lstat`` first so that nothing special is even opened, then ``open`` with
+    O_NOFOLLOW|O_NONBLOCK and ``fstat`` on the descriptor against a swap in between. ``key``
+    identifies what was seen, so a refusal is reported once per distinct file."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        return ("error", e.errno), ControlError("control.json cannot be examined (%s)" % e.strerror)
+    if not stat.S_ISREG(st.st_mode):
+        return (("special", st.st_dev, st.st_ino, st.st_mode, st.st_mtime_ns),
+                ControlError("control.json is %s; finetop reads only a regular file there and "
+                             "never follows links (remove it; the dashboard writes a new one)"
+                             % _kind(st.st_mode)))
+    try:
+        fd = os.open(path, _O_READ)
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # replaced or removed between lstat and open: try again next time
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return (("special", "link", st.st_ino, st.st_mtime_ns),
+                    ControlError("control.json is a symbolic link; finetop never follows links "
+                                 "in a run directory (remove it; the dashboard writes a new one)"))
+        return ("error", e.errno), ControlError("control.json cannot be opened (%s)" % e.strerror)
+    try:
+        fst = os.fstat(fd)
+        if not stat.S_ISREG(fst.st_mode):
+            return (("special", fst.st_dev, fst.st_ino, fst.st_mode, fst.st_mtime_ns),
+                    ControlError("control.json is %s; finetop reads only a regular file there"
+                                 % _kind(fst.st_mode)))
+        chunks, size = [], 0
+        while size <= MAX_BYTES:
+            try:
+                chunk = os.read(fd, min(1 << 20, MAX_BYTES + 1 - size))
+            except InterruptedError:
+                continue
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        data = b"".join(chunks)
+    except OSError as e:
+        return ("error", e.errno), ControlError("control.json cannot be read (%s)" % e.strerror)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        return (("big", hashlib.sha1(data).digest()),
+                ControlError("control.json is larger than %d MB; a control file is a few hundred "
+                             "bytes" % (MAX_BYTES >> 20), _guess_revision(data[:4096].decode("utf-8", "replace"))))
+    return ("data", hashlib.sha1(data).digest()), data
 
 
 def read_control(run_dir):
-    """The control file of a run directory, or None when there is none; raises ControlError."""
-    path = os.path.join(run_dir, CONTROL)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(16 << 20)
-    except FileNotFoundError:
+    """The control file of a run directory, or None when there is none; raises ControlError
+    (also for a symbolic link, FIFO, device or directory at control.json)."""
+    got = _read_regular(os.path.join(run_dir, CONTROL))
+    if got is None:
         return None
-    return parse_control(data)
+    value = got[1]
+    if isinstance(value, ControlError):
+        raise value
+    return parse_control(value)
 
 
 class ControlReader:
@@ -128,66 +258,98 @@ class ControlReader:
 
     ``poll()`` returns None (no file, unchanged file, or a stale revision), a ``ControlFile`` with
     a revision newer than any handled so far (now counted as handled), or a ``ControlError`` for
-    a malformed file (once per distinct content). A stale revision is reported on stderr only.
-    ``peek()`` is the same without marking anything handled."""
+    a malformed or special file (once per distinct content). A stale revision is reported on
+    stderr only. ``peek()`` is the same without marking anything handled. Neither ever raises.
 
-    def __init__(self, run_dir, last_revision=-1, stream=None):
+    ``start_revision`` is the revision control.json had when the reader was made (-1 when none):
+    with ``run_id`` (this job's, else the one its ``RunLog`` wrote for ``run_dir``) it decides
+    whether a stop is addressed to this job (see the module docstring): a ``ControlFile``'s
+    ``stop`` is already that decision."""
+
+    def __init__(self, run_dir, last_revision=-1, stream=None, run_id=None):
+        self.run_dir = run_dir
         self.path = os.path.join(run_dir, CONTROL)
         self.last_revision = last_revision
-        self._stat = None
-        self._seen_digest = None
+        self.run_id = run_id
+        self._seen_key = None
         self._stream = stream
+        self.start_revision = -1
+        try:
+            got = _read_regular(self.path)
+            if got is not None and not isinstance(got[1], ControlError):
+                self.start_revision = parse_control(got[1]).revision
+        except Exception:
+            pass
+
+    def own_run_id(self):
+        """This job's run_id: the one given, else the one RunLog wrote for this directory."""
+        return self.run_id if self.run_id is not None else run_id_for(self.run_dir)
+
+    def _address(self, c):
+        """Sets ``c.stop`` to whether this job must stop, ``c.note`` to why not."""
+        if not c.stop_asked:
+            c.stop = False
+            return c
+        if c.stop_run_id is not None:
+            own = self.own_run_id()
+            c.stop = c.stop_run_id == own
+            if not c.stop:
+                c.note = ("the stop is addressed to run %s, not to this job (run %s); ignored"
+                          % (_show(c.stop_run_id), _show(own)))
+        else:
+            c.stop = c.revision > self.start_revision
+            if not c.stop:
+                c.note = ("the stop in revision %d was already in control.json when this job "
+                          "started; ignored" % c.revision)
+        return c
 
     def _read(self):
         try:
-            st = os.stat(self.path)
-        except (FileNotFoundError, NotADirectoryError):
-            self._stat = None
-            return None
-        sig = (st.st_ino, st.st_mtime_ns, st.st_size, st.st_dev)
-        if sig == self._stat:
-            return None
-        try:
-            with open(self.path, "rb") as f:
-                data = f.read(16 << 20)
-        except OSError:
-            return None  # replaced or removed between stat and open: try again next time
-        digest = hashlib.sha1(data).digest()
-        if digest == self._seen_digest:
-            self._stat = sig
-            return None
-        try:
-            value = parse_control(data)
-        except ControlError as e:
-            value = e
-        return sig, digest, value
-
-    def _mark(self, sig, digest):
-        self._stat = sig
-        self._seen_digest = digest
+            got = _read_regular(self.path)
+            if got is None:
+                self._seen_key = None
+                return None
+            key, data = got
+            if key == self._seen_key:
+                return None
+            if isinstance(data, ControlError):
+                return key, data
+            try:
+                value = parse_control(data)
+            except ControlError as e:
+                value = e
+            return key, value
+        except Exception as e:  # never let the control file stop training
+            return (("error", type(e).__name__, str(e)),
+                    ControlError("control.json could not be read (%s: %s)" % (type(e).__name__, e)))
 
     def peek(self):
         """The new control state if there is one, without marking it handled."""
         got = self._read()
         if got is None:
             return None
-        value = got[2]
-        if isinstance(value, ControlFile) and value.revision <= self.last_revision:
-            return None
+        value = got[1]
+        if isinstance(value, ControlFile):
+            if value.revision <= self.last_revision:
+                return None
+            self._address(value)
         return value
 
     def poll(self):
         got = self._read()
         if got is None:
             return None
-        sig, digest, value = got
-        self._mark(sig, digest)
+        key, value = got
+        self._seen_key = key
         if isinstance(value, ControlError):
             return value
         if value.revision <= self.last_revision:
-            print("finetop: control.json revision %d is not newer than revision %d already "
-                  "handled; ignored" % (value.revision, self.last_revision),
-                  file=self._stream or sys.stderr)
+            try:
+                print("finetop: control.json revision %d is not newer than revision %d already "
+                      "handled; ignored" % (value.revision, self.last_revision),
+                      file=self._stream or sys.stderr)
+            except Exception:
+                pass
             return None
         self.last_revision = value.revision
-        return value
+        return self._address(value)

@@ -9,11 +9,18 @@ Which one to use
 ``layer.trainable`` after ``compile()``, and recompiling inside ``fit()`` is known to fail
 (keras-team/keras#16234, tensorflow/tensorflow#47906). So when the dashboard asks for a change the
 callback ends the current ``fit`` after the epoch, the wrapper sets the flags, recompiles with the
-same loss, metrics and optimizer settings — a *fresh* optimizer of the same class built from the
-old one's ``get_config()`` (current learning rate included, step count carried over; slot
-variables such as Adam's moments start from zero, as they do whenever Keras recompiles) — writes
-a new ``model`` line and a ``control`` line, and resumes with ``fit(initial_epoch=next epoch)``:
-epochs, History, EarlyStopping/ReduceLROnPlateau state and CSVLogger files continue.
+same loss, metrics and optimizer settings, carries the optimizer's state over (step count,
+current learning rate, and the slot variables — Adam's moments, SGD's momentum… — of every
+variable that stays trainable; newly trainable variables start from zero), writes a new ``model``
+line and a ``control`` line, and resumes with ``fit(initial_epoch=next epoch)``.
+
+The toggle is invisible to your callbacks: ``model.fit`` is handed one relaying callback that
+forwards every hook to them except ``set_model``/``on_train_begin`` on a resume and
+``on_train_end`` at the stop for the recompile. So each callback sees one ``on_train_begin`` and
+one ``on_train_end`` for the whole training: EarlyStopping does not restore its best weights at a
+toggle nor reset its patience, ReduceLROnPlateau keeps its counters, BackupAndRestore neither
+reloads nor deletes its backup, CSVLogger and TensorBoard keep their files open, History is one
+continuous record.
 
 ``model.fit(..., callbacks=[FinetopCallback()])`` — logging only. The dashboard shows the run
 and ``stop`` works, but a layer toggle can't be applied inside ``model.fit``: the callback
@@ -21,20 +28,60 @@ acknowledges it with a ``rejected`` control line that says to use ``finetop.kera
 
 The run directory is ``$FINETOP_RUN_DIR`` (set by ``finetop run -- python train.py``), else the
 ``run_dir`` you pass, else ``runs/<timestamp>``.
+
+Importing this module without ``KERAS_BACKEND`` set (and no backend in ``~/.keras/keras.json``)
+when TensorFlow, Keras's default backend, is not installed picks JAX, else PyTorch, and says so
+on stderr in one line.
 """
 
+import json
 import math
 import os
 import sys
 import time
 
-import keras
 
-from .control import ControlError, ControlReader
-from .runlog import RunLog, to_number
+def _choose_backend():
+    """Sets KERAS_BACKEND before Keras is imported when Keras would otherwise fail: no backend
+    chosen anywhere and TensorFlow (Keras's default) not installed."""
+    if "keras" in sys.modules or os.environ.get("KERAS_BACKEND"):
+        return
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as f:
+            if json.load(f).get("backend"):
+                return
+    except Exception:
+        pass
+    import importlib.util
+
+    def installed(name):
+        try:
+            return importlib.util.find_spec(name) is not None
+        except Exception:
+            return False
+
+    if installed("tensorflow"):
+        return
+    for name in ("jax", "torch"):
+        if installed(name):
+            os.environ["KERAS_BACKEND"] = name
+            print("finetop: KERAS_BACKEND is not set and TensorFlow is not installed: using "
+                  "Keras's %s backend (set KERAS_BACKEND to choose another)" % name, file=sys.stderr)
+            return
+    raise ImportError("finetop.keras: Keras needs a backend and none is installed: "
+                      "pip install jax (or torch, or tensorflow), or set KERAS_BACKEND")
+
+
+_choose_backend()
+
+import keras  # noqa: E402
+
+from .control import ControlError, ControlReader  # noqa: E402
+from .runlog import RunLog, to_number  # noqa: E402
 
 __all__ = ["FinetopCallback", "fit", "model_layers", "layer_map", "hparams_of", "task_of",
-           "apply_trainable", "recompile"]
+           "apply_trainable", "recompile", "optimizer_params"]
 
 # Layers that perturb the inputs only while training: reported as augmentation.
 _AUGMENTATION_EXTRA = {"GaussianNoise", "GaussianDropout", "AlphaDropout", "MixUp", "CutMix",
@@ -95,6 +142,33 @@ def _flatten(model):
     return out
 
 
+def _learnable(layer):
+    """Scalars of the layer's weights that are trainable by nature (created trainable: kernels,
+    biases, BatchNormalization's gamma/beta, not its moving statistics), whatever the flags say;
+    sub-layers included, shared variables counted once."""
+    seen, n, stack = set(), 0, [layer]
+    while stack:
+        l = stack.pop()
+        for v in list(getattr(l, "_trainable_variables", None) or ()):
+            if id(v) not in seen:
+                seen.add(id(v))
+                n += _size(v)
+        stack.extend(getattr(l, "_layers", None) or ())
+    return n
+
+
+def optimizer_params(model):
+    """Scalars in the optimizer's variables once it is built (what Keras 3's summary prints as
+    "Optimizer params", counted in its "Total params"), else None."""
+    opt = getattr(model, "optimizer", None)
+    if opt is None or not getattr(opt, "built", False):
+        return None
+    try:
+        return int(sum(_size(v) for v in opt.variables))
+    except Exception:
+        return None
+
+
 def layer_map(model):
     """{row name: layer}, nested models' layers named ``outer/inner``."""
     return {name: layer for name, layer, _, _ in _flatten(model)}
@@ -108,7 +182,9 @@ def model_layers(model):
     ``layer.trainable_weights`` — exactly what Keras counts (BatchNormalization's moving mean and
     variance are never trainable, a frozen layer has none) — and 0 inside a frozen ancestor,
     whose own ``trainable_weights`` is empty whatever its children's flags say. Summing the
-    depth-0 rows gives ``model.summary()``'s totals."""
+    depth-0 rows gives ``model.summary()``'s totals. ``learnable_params`` is what the optimizer
+    would update if the layer (and its ancestors) were trainable: its weights that are trainable
+    by nature, i.e. not BatchNormalization's moving statistics."""
     rows = []
     for name, layer, depth, ancestors in _flatten(model):
         weights = layer.weights
@@ -122,6 +198,7 @@ def model_layers(model):
             "shape": _shape_text(layer),
             "params": sum(_size(w) for w in weights),
             "trainable_params": trainable,
+            "learnable_params": _learnable(layer),
             "trainable": bool(layer.trainable),
             "depth": depth,
         })
@@ -293,9 +370,10 @@ def apply_trainable(model, desired):
 
 
 def recompile(model):
-    """Compiles ``model`` again with the arguments of its last ``compile()`` and a fresh optimizer
-    of the same class and config (current learning rate; the step count is carried over so
-    learning-rate schedules continue; slot variables such as Adam's moments start from zero)."""
+    """Compiles ``model`` again with the arguments of its last ``compile()`` and a new optimizer
+    of the same class and config, then carries the old optimizer's state over
+    (``carry_optimizer_state``): step count, current learning rate, and the slot variables of
+    every variable that stays trainable. Returns the number of slot variables carried over."""
     old = model.optimizer
     config = getattr(getattr(model, "_compile_config", None), "config", None)
     kwargs = dict(config) if isinstance(config, dict) else {"loss": getattr(model, "loss", None)}
@@ -304,11 +382,88 @@ def recompile(model):
         new = type(old).from_config(old.get_config())
         kwargs["optimizer"] = new
     model.compile(**kwargs)
+    if old is None or new is old:
+        return 0
+    return carry_optimizer_state(old, new, model.trainable_variables)
+
+
+_NOT_SLOTS = {"_variables", "_trainable_variables"}
+
+
+def _slot_lists(opt, n):
+    """{attribute: list} of the optimizer's per-variable lists: the attributes holding a list of
+    ``n`` entries, each a Keras variable or None, aligned with its trainable variables (Adam's
+    ``_momentums``/``_velocities``, SGD's ``momentums``, EMA averages, gradient accumulators…)."""
+    out = {}
+    for name, value in vars(opt).items():
+        if name in _NOT_SLOTS or not isinstance(value, (list, tuple)) or len(value) != n or n == 0:
+            continue
+        if all(v is None or isinstance(v, keras.Variable) for v in value) and \
+                any(v is not None for v in value):
+            out[name] = value
+    return out
+
+
+def carry_optimizer_state(old, new, trainable_variables):
+    """Builds ``new`` for ``trainable_variables`` (as ``fit`` would) and copies ``old``'s state:
+    iterations, learning rate (when a plain value; a schedule follows iterations), and for each
+    variable trainable in both, every slot variable (found generically, see ``_slot_lists``).
+    Works through wrappers with an ``inner_optimizer`` (LossScaleOptimizer). Returns the number
+    of slot variables copied."""
+    if not getattr(new, "built", False):
+        new.build(list(trainable_variables))
+    if not getattr(old, "built", False):
+        return 0
+    for attr in ("_iterations",):
+        a, b = getattr(old, attr, None), getattr(new, attr, None)
+        if isinstance(a, keras.Variable) and isinstance(b, keras.Variable):
+            b.assign(a)
+    a, b = getattr(old, "_learning_rate", None), getattr(new, "_learning_rate", None)
+    if isinstance(a, keras.Variable) and isinstance(b, keras.Variable):
+        b.assign(a)
+    copied = 0
+    inner_old, inner_new = getattr(old, "inner_optimizer", None), getattr(new, "inner_optimizer", None)
+    if inner_old is not None and inner_new is not None and inner_old is not old:
+        copied += carry_optimizer_state(inner_old, inner_new, trainable_variables)
+    old_vars = list(getattr(old, "_trainable_variables", None) or ())
+    new_vars = list(getattr(new, "_trainable_variables", None) or ())
+    where = {id(v): i for i, v in enumerate(old_vars)}
+    new_slots = _slot_lists(new, len(new_vars))
+    for name, old_list in _slot_lists(old, len(old_vars)).items():
+        new_list = new_slots.get(name)
+        if new_list is None:
+            continue
+        for j, var in enumerate(new_vars):
+            i = where.get(id(var))
+            if i is None or old_list[i] is None or new_list[j] is None:
+                continue
+            if tuple(old_list[i].shape) == tuple(new_list[j].shape):
+                new_list[j].assign(old_list[i])
+                copied += 1
+    return copied
+
+
+def _apply_and_recompile(model, desired):
+    """``apply_trainable`` + ``recompile``; (changed rows, slot variables carried). If either
+    fails, puts every flag back, recompiles as before and raises: the job goes on unchanged."""
+    flat = _flatten(model)
+    before = [(layer, layer.trainable) for _, layer, _, _ in flat]
     try:
-        new._iterations.assign(old._iterations)
+        changed = apply_trainable(model, desired)
+        carried = recompile(model)
+        return changed, carried
     except Exception:
-        pass
-    return model
+        for layer, flag in before:  # outer before inner: the setter propagates downwards
+            layer.trainable = flag
+        recompile(model)
+        raise
+
+
+def _names_text(names, most=10):
+    """Names for a message: at most ``most``, each cut at 60 characters."""
+    shown = [n if len(n) <= 60 else n[:57] + "..." for n in names[:most]]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (" and %d more" % more if more > 0 else "")
 
 
 # -- the callback --------------------------------------------------------------------------------
@@ -335,7 +490,7 @@ class FinetopCallback(keras.callbacks.Callback):
         super().__init__()
         self.log = log if log is not None else RunLog(run_dir, batch_interval=batch_interval)
         self.run_dir = self.log.dir
-        self.control = ControlReader(self.run_dir) if control else None
+        self.control = ControlReader(self.run_dir, run_id=self.log.run_id) if control else None
         self.extra_hparams = dict(hparams or {})
         self.batch_size = batch_size
         self.stop_poll_interval = stop_poll_interval
@@ -345,7 +500,6 @@ class FinetopCallback(keras.callbacks.Callback):
         self.stop_requested = None  # revision that asked to stop
         self.pending = None         # ControlFile waiting for the fit wrapper
         self._managed = False       # True while finetop.keras.fit drives us
-        self._resuming = False      # the wrapper resumes the same training: no new run line
         self._callbacks = None      # set by the wrapper
         self._last_rows = None
         self._epoch_start = None
@@ -356,10 +510,11 @@ class FinetopCallback(keras.callbacks.Callback):
 
     def write_model(self, force=False):
         rows = model_layers(self.model)
-        if force or rows != self._last_rows:
+        opt = optimizer_params(self.model)
+        if force or (rows, opt) != self._last_rows:
             self.revision += 1
-            self.log.model(self.revision, rows)
-            self._last_rows = rows
+            self.log.model(self.revision, rows, optimizer_params=opt)
+            self._last_rows = (rows, opt)
         return rows
 
     def write_run(self, callbacks=None):
@@ -374,8 +529,6 @@ class FinetopCallback(keras.callbacks.Callback):
     # -- Keras hooks ------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
-        if self._resuming:
-            return
         self.stop_requested = None
         self.pending = None
         self.write_run()
@@ -422,16 +575,30 @@ class FinetopCallback(keras.callbacks.Callback):
     # -- control ----------------------------------------------------------------------------
 
     def _handle_control(self, c, during_epoch=False):
+        """Acts on what ``ControlReader.poll`` returned. Never raises: whatever goes wrong with a
+        control file is a ``rejected`` line and training goes on."""
         if c is None:
             return
+        try:
+            self._handle_control_unsafe(c, during_epoch)
+        except Exception as e:
+            self.pending = None
+            try:
+                self.log.control(getattr(c, "revision", -1), "rejected", [],
+                                 "could not handle this control revision (%s: %s); training goes "
+                                 "on unchanged" % (type(e).__name__, e))
+            except Exception:
+                pass
+
+    def _handle_control_unsafe(self, c, during_epoch):
         if isinstance(c, ControlError):
             self.log.control(c.revision, "rejected", [], "%s; training goes on unchanged" % c)
             return
         if c.stop:
             self.stop_requested = c.revision
             self.model.stop_training = True
-            where = "during epoch %d" % self._epoch if during_epoch else \
-                "at the end of epoch %d" % self.last_epoch
+            where = "during epoch %d" % (self._epoch + 1) if during_epoch else \
+                "at the end of epoch %d" % (self.last_epoch + 1)
             self.log.control(c.revision, "applied", [], "stopping %s as asked" % where)
             return
         flat = {name: (layer, ancestors) for name, layer, _, ancestors in _flatten(self.model)}
@@ -441,13 +608,14 @@ class FinetopCallback(keras.callbacks.Callback):
             self.log.control(c.revision, "rejected", [],
                              "unknown layer name%s: %s (names are those of the latest model line); "
                              "nothing changed, training goes on"
-                             % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
+                             % ("s" if len(unknown) > 1 else "", _names_text(unknown)))
             return
         # A layer under a frozen nested model trains nothing whatever its own flag says.
         todo = {n: v for n, v in c.trainable.items()
                 if rows[n].trainable != v or (v and not all(a.trainable for a in flat[n][1]))}
         if not todo:
-            self.log.control(c.revision, "applied", [], "the layers already had these flags")
+            self.log.control(c.revision, "applied", [], "the layers already had these flags"
+                             + ("; " + c.note if getattr(c, "note", None) else ""))
             return
         if not self._managed:
             self.log.control(c.revision, "rejected", [],
@@ -464,64 +632,115 @@ class FinetopCallback(keras.callbacks.Callback):
         epochs = (self.params or {}).get("epochs")
         if self.stop_requested is not None:
             return "stopped", "stopped after epoch %d as asked (control revision %d)" % (
-                self.last_epoch, self.stop_requested)
+                self.last_epoch + 1, self.stop_requested)
         for cb in callbacks or ():
             if isinstance(cb, keras.callbacks.EarlyStopping) and cb.stopped_epoch > 0:
                 return "early_stopping", "EarlyStopping(monitor=%s, patience=%s) stopped after epoch %d" % (
-                    cb.monitor, cb.patience, cb.stopped_epoch)
+                    cb.monitor, cb.patience, cb.stopped_epoch + 1)
         if epochs is None or self.last_epoch + 1 >= epochs:
             return "completed", "trained %d epochs" % (self.last_epoch + 1)
         for cb in callbacks or ():
             if isinstance(cb, keras.callbacks.TerminateOnNaN):
                 return "error", "TerminateOnNaN stopped training: the loss became NaN or infinite"
-        return "stopped", "a callback stopped training after epoch %d" % self.last_epoch
+        return "stopped", "a callback stopped training after epoch %d" % (self.last_epoch + 1)
 
 
 # -- the fit wrapper -----------------------------------------------------------------------------
 
-class _KeepState(keras.callbacks.Callback):
-    """Placed after the user's callbacks: when ``fit`` resumes after a recompile, puts back the
-    state that EarlyStopping and ReduceLROnPlateau reset in their ``on_train_begin``."""
+class _Relay(keras.callbacks.Callback):
+    """The one callback ``finetop.keras.fit`` hands to ``model.fit``: forwards every hook to the
+    user's callbacks and the FinetopCallback, in order, so that the stops and resumes a toggle
+    needs are invisible to them. On a resume after a recompile it does not forward ``set_model``
+    (same model: TensorBoard would drop its writers) nor ``on_train_begin`` (EarlyStopping and
+    ReduceLROnPlateau would reset, BackupAndRestore reload its backup, CSVLogger reopen its file,
+    History start over); it holds ``on_train_end`` back until training really ends (``finish``),
+    so EarlyStopping does not restore its best weights at a toggle, BackupAndRestore does not
+    delete its backup, CSVLogger and TensorBoard do not close their files.
 
-    ATTRS = {keras.callbacks.EarlyStopping: ("wait", "best", "best_weights", "best_epoch"),
-             keras.callbacks.ReduceLROnPlateau: ("wait", "best", "cooldown_counter")}
+    Batch hooks are forwarded synchronously: Keras dispatches them on a thread only when no
+    callback overrides them, and the FinetopCallback does."""
 
-    def __init__(self, callbacks):
+    def __init__(self, callbacks, finetop_callback):
         super().__init__()
-        self.callbacks = callbacks
-        self.saved = None
+        self.callbacks = list(callbacks)
+        self.ft = finetop_callback
+        self.started = False        # on_train_begin was forwarded
+        self.end_logs = None        # the held-back on_train_end's logs
+        self.others_stopped = None  # epoch at whose end another callback stopped training
+        self.weights = None         # trainable weights at a toggle (optimizers with EMA)
 
-    def capture(self):
-        self.saved = []
+    def set_model(self, model):
+        if self.started and model is self._model:
+            return
+        self._model = model
         for cb in self.callbacks:
-            for cls, attrs in self.ATTRS.items():
-                if isinstance(cb, cls):
-                    self.saved.append((cb, {a: getattr(cb, a, None) for a in attrs}))
+            cb.set_model(model)
+
+    def set_params(self, params):
+        self.params = params
+        for cb in self.callbacks:
+            cb.set_params(params)
+
+    # -- begin / end: once for the whole training ----------------------------------------------
 
     def on_train_begin(self, logs=None):
-        for cb, state in self.saved or ():
-            for k, v in state.items():
-                setattr(cb, k, v)
+        self.end_logs = None
+        if self.started:
+            return
+        self.started = True
+        for cb in self.callbacks:
+            cb.on_train_begin(logs)
 
+    def on_train_end(self, logs=None):
+        self.end_logs = dict(logs or {})
 
-def _merge_histories(model, histories):
-    if not histories:
-        return None
-    if len(histories) == 1:
-        return histories[0]
-    merged = keras.callbacks.History()
-    merged.set_model(model)
-    merged.params = dict(histories[-1].params or {})
-    merged.epoch = []
-    merged.history = {}
-    for h in histories:
-        merged.epoch.extend(h.epoch)
-        n = len(h.epoch)
-        for k in set(merged.history) | set(h.history):
-            merged.history.setdefault(k, [None] * (len(merged.epoch) - n))
-            merged.history[k].extend(h.history.get(k, [None] * n))
-    model.history = merged
-    return merged
+    def finish(self):
+        """Delivers the held-back ``on_train_end``: training is over."""
+        if not self.started:
+            return
+        logs, self.end_logs = self.end_logs or {}, None
+        self.started = False
+        for cb in self.callbacks:
+            cb.on_train_end(logs)
+
+    # -- epochs ---------------------------------------------------------------------------------
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for cb in self.callbacks:
+            if cb is self.ft and self.model.stop_training and self.others_stopped is None:
+                self.others_stopped = epoch  # EarlyStopping, TerminateOnNaN, a user's callback
+            cb.on_epoch_end(epoch, logs)
+        if self.ft.pending is not None and self.others_stopped is None and \
+                getattr(self.model.optimizer, "use_ema", False):
+            # fit() ends by overwriting the weights with their moving averages: keep the real ones.
+            self.weights = [(v, keras.ops.convert_to_numpy(v)) for v in self.model.trainable_variables]
+
+    # -- everything else, as is ----------------------------------------------------------------
+
+    def _each(name):
+        def forward(self, *args, **kwargs):
+            for cb in self.callbacks:
+                getattr(cb, name)(*args, **kwargs)
+        forward.__name__ = name
+        return forward
+
+    on_batch_begin = _each("on_batch_begin")
+    on_batch_end = _each("on_batch_end")
+    on_train_batch_begin = _each("on_train_batch_begin")
+    on_train_batch_end = _each("on_train_batch_end")
+    on_test_begin = _each("on_test_begin")
+    on_test_end = _each("on_test_end")
+    on_test_batch_begin = _each("on_test_batch_begin")
+    on_test_batch_end = _each("on_test_batch_end")
+    on_predict_begin = _each("on_predict_begin")
+    on_predict_end = _each("on_predict_end")
+    on_predict_batch_begin = _each("on_predict_batch_begin")
+    on_predict_batch_end = _each("on_predict_batch_end")
+    del _each
 
 
 def _default_batch_size(x, batch_size):
@@ -539,16 +758,19 @@ def fit(model, x=None, y=None, *, epochs=1, initial_epoch=0, callbacks=None, run
 
     Same arguments as ``model.fit``; returns one ``History`` for all epochs. ``run_dir`` /
     ``hparams`` go to the ``FinetopCallback`` it adds (or pass your own as ``finetop_callback`` or
-    in ``callbacks``). Call it once per phase (e.g. head first, then fine-tuning, with
-    ``initial_epoch``): the same callback is reused for the same model, so the run continues.
+    in ``callbacks``); it runs after your callbacks, so it sees what they add to the logs. Call it
+    once per phase (e.g. head first, then fine-tuning, with ``initial_epoch``): the same callback
+    is reused for the same model, so the run continues.
 
     At an epoch boundary where control.json has a new revision: unknown layer names or a
-    malformed file → a ``rejected`` control line, training goes on; ``stop: true`` → training
-    stops, ``end`` reason "stopped"; trainable changes → stop this ``fit``, set the flags,
-    recompile (same loss/metrics, fresh optimizer of the same class and config), write a
-    ``model`` line (revision + 1) and an ``applied`` control line naming the changed layers,
-    and resume at the next epoch.
+    malformed file → a ``rejected`` control line, training goes on; ``stop: true`` addressed to
+    this job → training stops, ``end`` reason "stopped"; trainable changes → stop this ``fit``, set
+    the flags, recompile (same loss/metrics, same optimizer settings, optimizer state carried
+    over), write a ``model`` line (revision + 1) and an ``applied`` control line naming the
+    changed layers, and resume at the next epoch — unseen by your callbacks (see ``_Relay``).
     """
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        callbacks = callbacks.callbacks
     cbs = list(callbacks or [])
     ft = finetop_callback or next((c for c in cbs if isinstance(c, FinetopCallback)), None)
     if ft is None:
@@ -563,60 +785,71 @@ def fit(model, x=None, y=None, *, epochs=1, initial_epoch=0, callbacks=None, run
         model._finetop_callback = ft
     except Exception:
         pass
-    if ft not in cbs:
-        cbs.append(ft)  # last: sees what other callbacks add to the logs (e.g. learning_rate)
-    keep = _KeepState(cbs)
+    # Progress bars stay with model.fit (it adds one unless one is given); the rest is relayed,
+    # with one History for the whole training and the FinetopCallback last.
+    progbars = [c for c in cbs if isinstance(c, keras.callbacks.ProgbarLogger)]
+    inner = [c for c in cbs if c is not ft and not isinstance(c, keras.callbacks.ProgbarLogger)]
+    history = next((c for c in inner if isinstance(c, keras.callbacks.History)), None)
+    if history is None:
+        history = keras.callbacks.History()
+        inner.append(history)
+    inner.append(ft)
+    relay = _Relay(inner, ft)
     ft.batch_size = _default_batch_size(x, fit_kwargs.get("batch_size"))
-    ft._callbacks = cbs
+    ft._callbacks = inner
     ft._managed = True
-    ft._resuming = False
-    histories = []
     epoch = initial_epoch
     try:
         while True:
-            histories.append(model.fit(x, y, epochs=epochs, initial_epoch=epoch,
-                                       callbacks=cbs + [keep], **fit_kwargs))
+            if relay.started:
+                model._initial_epoch = None  # BackupAndRestore's start epoch applies only once
+            model.fit(x, y, epochs=epochs, initial_epoch=epoch, callbacks=[relay] + progbars,
+                      **fit_kwargs)
             done = ft.last_epoch + 1
             pending, ft.pending = ft.pending, None
-            reason, message = ft.end_reason(cbs)
+            reason, message = ft.end_reason(inner)
             if pending is None or ft.stop_requested is not None:
                 break
-            if reason == "early_stopping":
+            if relay.others_stopped is not None:
                 ft.log.control(pending.revision, "rejected", [],
-                               "training ended (EarlyStopping) at this epoch boundary before the "
-                               "change could be applied")
+                               "training ended at this epoch boundary (%s) before the change "
+                               "could be applied" % message)
                 break
             try:
-                changed = apply_trainable(model, pending.trainable)
-                recompile(model)
-            except Exception as e:  # never leave the job half-changed without saying so
+                changed, carried = _apply_and_recompile(model, pending.trainable)
+            except Exception as e:
                 ft.log.control(pending.revision, "rejected", [],
-                               "applying the change failed: %s: %s" % (type(e).__name__, e))
-                raise
-            ft.write_model(force=True)
-            ft.log.control(pending.revision, "applied", changed,
-                           "recompiled (fresh %s, same settings); resuming at epoch %d"
-                           % (type(model.optimizer).__name__, done) if done < epochs else
-                           "recompiled (fresh %s, same settings); training had reached its last epoch"
-                           % type(model.optimizer).__name__)
+                               "applying the change failed (%s: %s); the layers keep their flags, "
+                               "training goes on" % (type(e).__name__, e))
+                changed = None
+            if changed is not None:
+                ft.write_model(force=True)
+                what = ("recompiled; %s state carried over (step count, learning rate, %d slot "
+                        "variables of the layers that stay trainable; newly trainable ones start "
+                        "from zero)" % (type(model.optimizer).__name__, carried))
+                if pending.note:
+                    what += "; " + pending.note
+                ft.log.control(pending.revision, "applied", changed,
+                               "%s; resuming at epoch %d" % (what, done + 1) if done < epochs else
+                               "%s; training had reached its last epoch" % what)
             if done >= epochs:
                 reason, message = "completed", "trained %d epochs" % done
                 break
+            if relay.weights is not None:
+                for v, w in relay.weights:
+                    v.assign(w)
+                relay.weights = None
             epoch = done
-            keep.capture()
-            for cb in cbs:
-                if isinstance(cb, keras.callbacks.CSVLogger):
-                    cb.append = True
-            ft._resuming = True
             model.stop_training = False
+        relay.finish()
         ft.log.end(reason, message)
     except KeyboardInterrupt:
-        ft.log.end("stopped", "interrupted (KeyboardInterrupt) during epoch %d" % (ft.last_epoch + 1))
+        ft.log.end("stopped", "interrupted (KeyboardInterrupt) during epoch %d" % (ft.last_epoch + 2))
         raise
     except BaseException as e:
         ft.log.end("error", "%s: %s" % (type(e).__name__, e))
         raise
     finally:
         ft._managed = False
-        ft._resuming = False
-    return _merge_histories(model, histories)
+    model.history = history
+    return history

@@ -4,11 +4,20 @@ Every line goes out with a single ``os.write`` on a file opened with ``O_APPEND`
 buffering), so a dashboard tailing the file sees whole lines as soon as they are written and
 never a line interleaved with another writer's. Numbers may be ``NaN``/``Infinity``: Python's
 ``json`` writes them and finetop's reader accepts them.
+
+Run directories may be shared (/tmp, NFS): ``events.jsonl`` is opened without following a
+symbolic link and without blocking, and anything but a regular file there is refused with a clear
+error. Strings that cannot be UTF-8 (lone surrogates, e.g. from a hostile layer name in
+control.json) are written as visible ``\\udXXX`` escapes instead of failing.
 """
 
+import errno
 import json
 import math
 import os
+import re
+import secrets
+import stat
 import time
 
 EVENTS = "events.jsonl"
@@ -30,6 +39,90 @@ def default_run_dir(run_dir=None):
         n += 1
         path = "%s-%d" % (base, n)
     return path
+
+
+# run_id of the latest run line written for each run directory (realpath), so that a
+# ControlReader of the same process knows which job it belongs to (stop addressing).
+_RUN_IDS = {}
+
+
+def _dir_key(path):
+    try:
+        return os.path.realpath(path)
+    except Exception:
+        return os.path.abspath(path)
+
+
+def run_id_for(run_dir):
+    """The run_id of the latest ``run`` line this process wrote in ``run_dir``, or None."""
+    return _RUN_IDS.get(_dir_key(run_dir))
+
+
+def new_run_id(run_dir):
+    """A run_id unique to this job: the run directory's name and a random suffix (a job rerun in
+    the same directory gets another, so a stop addressed to the old one cannot stop it)."""
+    base = os.path.basename(os.path.normpath(os.path.abspath(run_dir))) or "run"
+    return "%s-%s" % (base, secrets.token_hex(3))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogates(o):
+    if isinstance(o, str):
+        return _SURROGATE.sub(lambda m: "\\u%04x" % ord(m.group()), o)
+    if isinstance(o, dict):
+        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_escape_surrogates(v) for v in o]
+    return o
+
+
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a directory"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def _kind(mode):
+    for test, name in _FILE_KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_append(path, mode=0o644):
+    """Opens ``path`` for appending, creating it if needed, the safe way for shared directories:
+    never follows a symbolic link (O_NOFOLLOW), never blocks (O_NONBLOCK: a FIFO without a reader
+    fails at once), and refuses anything but a regular file with a single link. Returns the descriptor; raises
+    OSError with a message that says what is wrong and what to do."""
+    flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        fd = os.open(path, flags, mode)
+    except OSError as e:
+        try:
+            found = os.lstat(path).st_mode
+        except OSError:
+            raise e from None
+        if not stat.S_ISREG(found):
+            raise OSError(e.errno, "finetop: %s is %s; finetop writes its log only to a regular "
+                                   "file and never follows links (remove it and start again)"
+                          % (path, _kind(found))) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "finetop: %s is %s; finetop writes its log only to a "
+                                        "regular file (remove it and start again)"
+                          % (path, _kind(st.st_mode)))
+        if st.st_nlink > 1:  # a hard link planted to another file: appending would change it
+            raise OSError(errno.EINVAL, "finetop: %s has %d hard links; finetop appends only to a "
+                                        "file of its own (remove it and start again)"
+                          % (path, st.st_nlink))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _json_default(o):
@@ -85,7 +178,9 @@ class RunLog:
         self.path = os.path.join(self.dir, EVENTS)
         self.control_path = os.path.join(self.dir, CONTROL)
         self.batch_interval = batch_interval
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = None
+        self._fd = open_append(self.path)
+        self.run_id = new_run_id(self.dir)
         self._last_batch = -math.inf
         self.ended = False
 
@@ -95,7 +190,12 @@ class RunLog:
         """Writes one JSON object as one line, with a single write() when the OS allows."""
         if self._fd is None:
             raise ValueError("RunLog is closed")
-        data = (json.dumps(obj, default=_json_default, ensure_ascii=False) + "\n").encode("utf-8")
+        text = json.dumps(obj, default=_json_default, ensure_ascii=False) + "\n"
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: write them as visible escapes
+            data = (json.dumps(_escape_surrogates(obj), default=_json_default, ensure_ascii=False)
+                    + "\n").encode("utf-8", "backslashreplace")
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
@@ -125,18 +225,23 @@ class RunLog:
         obj = {
             "type": "run", "version": FORMAT_VERSION, "framework": framework,
             "framework_version": framework_version,
-            "run_id": run_id or os.path.basename(os.path.normpath(os.path.abspath(self.dir))),
+            "run_id": run_id or self.run_id,
             "started": time.time() if started is None else started,
             "task": task or {"kind": None, "num_classes": None, "loss": None},
             "hparams": hparams or {},
         }
         obj.update(extra)
         self.ended = False
+        _RUN_IDS[_dir_key(self.dir)] = obj["run_id"]
         self.write(obj)
 
-    def model(self, revision, layers):
-        """``layers``: dicts with name, class, shape, params, trainable_params, trainable, depth."""
-        self.write({"type": "model", "revision": int(revision), "layers": list(layers)})
+    def model(self, revision, layers, **extra):
+        """``layers``: dicts with name, class, shape, params, trainable_params, trainable, depth
+        (and optionally learnable_params, partial, stats_frozen). ``extra``: more fields of the
+        line, e.g. ``optimizer_params`` (Keras)."""
+        obj = {"type": "model", "revision": int(revision), "layers": list(layers)}
+        obj.update({k: v for k, v in extra.items() if v is not None})
+        self.write(obj)
 
     def batch(self, epoch, step, loss, metrics=None, force=False):
         """Writes a batch line unless one was written less than ``batch_interval`` ago.
