@@ -109,8 +109,13 @@ def test_two_toggles_are_invisible_to_stock_and_user_callbacks(run_dir, data, tm
     rlr = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=100)
     log = keras.callbacks.CSVLogger(csv_path)
     bar = keras.callbacks.BackupAndRestore(backup)
+    sched = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.01 * 0.5 ** epoch)
+    lam_calls = []
+    lam = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: lam_calls.append("begin"),
+                                         on_train_end=lambda logs: lam_calls.append("end"))
     history = fk.fit(model, x, y, epochs=6, batch_size=16, verbose=0, run_dir=run_dir,
-                     callbacks=[rec, es, ckpt, rlr, log, bar])
+                     callbacks=[rec, es, ckpt, rlr, log, bar, sched, lam,
+                                keras.callbacks.TerminateOnNaN()])
 
     ev = read_events(run_dir)
     acks = of_type(ev, "control")
@@ -133,7 +138,10 @@ def test_two_toggles_are_invisible_to_stock_and_user_callbacks(run_dir, data, tm
     assert np.array_equal(rec.at_end[4][i_dense], rec.at_end[5][i_dense])
 
     # One training as far as every callback can tell.
-    assert (rec.begins, rec.ends) == (1, 1)
+    assert (rec.begins, rec.ends) == (1, 1) and lam_calls == ["begin", "end"]
+    # The learning-rate schedule follows the epochs through both recompiles.
+    rates = [e["metrics"]["learning_rate"] for e in of_type(ev, "epoch")]
+    assert rates == pytest.approx([0.01 * 0.5 ** k for k in range(6)], rel=1e-6)
     assert history.epoch == [0, 1, 2, 3, 4, 5] and len(history.history["loss"]) == 6
     assert model.history is history
     assert all(rec.backup_there[k + 1] for k in (1, 3)), "BackupAndRestore deleted its backup at a toggle"

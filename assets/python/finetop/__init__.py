@@ -8,11 +8,14 @@ beyond the framework you use:
     from finetop.transformers import FinetopTrainerCallback   # Hugging Face Trainer
 
 The run directory is ``$FINETOP_RUN_DIR`` (``finetop run -- python train.py`` sets it), or the
-directory you pass, or ``runs/<timestamp>``. See README.md next to this package.
+directory you pass, or ``runs/<timestamp>``. Nothing in control.json can stop or hang training:
+bad or special files are refused with a ``rejected`` control line (see ``finetop.control``).
+See README.md next to this package.
 """
 
 from .runlog import RunLog, default_run_dir
 from .control import (
+    MAX_REVISION,
     ControlFile,
     ControlError,
     ControlReader,
@@ -23,6 +26,7 @@ from .control import (
 __all__ = [
     "RunLog",
     "default_run_dir",
+    "MAX_REVISION",
     "ControlFile",
     "ControlError",
     "ControlReader",
