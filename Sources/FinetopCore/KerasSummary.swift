@@ -7,7 +7,7 @@ public struct KerasModelDetails: Sendable, Equatable {
     public var name: String?
     /// Scalars in the optimizer's variables once it is built (Keras's "Optimizer params").
     public var optimizerParams: Int?
-    /// Their size in bytes, when the job says (an int64 step counter makes it 4 more than 4 × count).
+    /// Their size in bytes as Keras sizes them (by dtype), when the job says; else 4 bytes each.
     public var optimizerBytes: Int?
     /// Row name → Keras's "Connected to" text (`input_layer[0][0]`), for rows that carry it.
     public var connectedTo: [String: String] = [:]
@@ -157,7 +157,8 @@ public enum KerasSummary {
     /// Total = trainable + non-trainable + optimizer params.
     public static func totalLines(_ totals: ParamTotals, details: KerasModelDetails) -> [String] {
         let optimizer = details.optimizerParams
-        let optimizerBytes = optimizer.map { n in details.optimizerBytes ?? (n > 0 ? 4 * n + 4 : 0) } ?? 0
+        // Keras sizes every variable by its dtype; without the job's count, 4 bytes each (float32).
+        let optimizerBytes = optimizer.map { n in details.optimizerBytes ?? 4 * n } ?? 0
         let total = totals.trainable + totals.nonTrainable + (optimizer ?? 0)
         let totalBytes = Double(totals.trainable + totals.nonTrainable) * 4 + Double(optimizerBytes)
         var lines = [

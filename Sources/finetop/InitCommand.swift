@@ -73,7 +73,7 @@ enum InitFramework: String, CaseIterable, ExpressibleByArgument {
 
     var what: String {
         switch self {
-        case .keras: "MobileNetV2 fine-tuning on scikit-learn's digits with finetop's Keras helper (needs keras, jax or another backend, scikit-learn)"
+        case .keras: "the Keras tutorial's fine-tuning in a minute on CPU: a small conv base pre-trained in the script on digits 0-4, then fine-tuned on 5-9 (needs keras, jax or another backend, scikit-learn; the docstring says which layer to unfreeze when)"
         case .torch: "a small CNN fine-tuning on scikit-learn's digits with finetop's PyTorch tracker (needs torch, scikit-learn)"
         case .transformers: "a tiny BERT classifier with the Hugging Face Trainer and finetop's callback (needs torch, transformers, accelerate)"
         }
