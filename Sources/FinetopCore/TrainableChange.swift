@@ -24,7 +24,7 @@ extension LayerTable {
                     out[layers[a].name] = true
                     for k in descendants(of: a) where k != i && !path.contains(k) {
                         let n = layers[k].name
-                        if out[n] == nil && desired[n] == nil && !shown(layers[k]) { out[n] = false }
+                        if layers[k].hasWeights && out[n] == nil && desired[n] == nil && !shown(layers[k]) { out[n] = false }
                     }
                 }
             } else {
