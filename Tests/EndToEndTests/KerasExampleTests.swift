@@ -58,7 +58,17 @@ import Testing
         let history = (report["history"] as? [[String: Any]] ?? []).compactMap { $0["label"] as? String }
         var stages: [String] = []
         for label in history where label != "too_early" && stages.last != label { stages.append(label) }
-        #expect(stages == ["underfitting", "fit", "overfitting"], "labels by epoch: \(history)")
+        // The story in order: underfitting first, then fit, then overfitting (a later new best
+        // val_loss may end overfitting again; that is the diagnosis being honest, not a failure).
+        #expect(stages.first == "underfitting", "labels by epoch: \(history)")
+        var rest = stages[...]
+        for stage in ["underfitting", "fit", "overfitting"] {
+            guard let k = rest.firstIndex(of: stage) else {
+                Issue.record("no \(stage) after the stages before it; labels by epoch: \(history)")
+                break
+            }
+            rest = rest[(k + 1)...]
+        }
         let events = try String(contentsOfFile: run + "/events.jsonl", encoding: .utf8)
         #expect(events.contains(#""type": "control", "revision": 1, "status": "applied""#))
         #expect(output.contains("pre-trained digits_base on digits 0-4"))
