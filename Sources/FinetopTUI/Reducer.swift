@@ -272,6 +272,8 @@ private func freezeToCursor(_ s: inout AppState) -> [Effect] {
 
 /// The one path every trainable change takes: toggles, `u`, `f` and an applied suggestion.
 private func setTrainable(_ s: inout AppState, _ change: [String: Bool], describe: String) -> [Effect] {
+    // control.json says what the user will see: a frozen nested model around an unfrozen layer is unfrozen too.
+    let change = s.run.model.map { m in m.consistentChange(change, desired: s.control.desired, shown: { s.shownFlag($0) }) } ?? change
     if let why = s.readOnlyReason {
         s.message = StatusMessage("read-only: \(why)", .warning)
         return []

@@ -16,20 +16,16 @@ struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo", abstract: "Run the built-in fine-tuning demo: a real small network you can steer.")
 
-    @Option(help: "The starting state: underfit, overfit, fit or diverge.") var scenario: Scenario = .underfit
+    @OptionGroup var demo: DemoOptions
     @Option(help: "The run directory (default: a new one under $TMPDIR).") var dir: String?
-    @Option(help: "The same seed gives the same curves.") var seed: UInt64 = 1
-    @Option(help: "Pace of training; 0 trains as fast as it can.") var epochsPerSecond: Double = DemoDefaults.epochsPerSecond
-    @Option(help: "Number of epochs (default: the scenario's).") var epochs: Int?
-    @Option(help: "Stop once val_loss has not improved for this many epochs (Keras EarlyStopping).") var earlyStopping: Int?
-    @Flag(help: "No colors in the dashboard (also when NO_COLOR is set).") var noColor = false
+    @OptionGroup var color: ColorOptions
 
     static let hint = "real job: finetop run -- python train.py"
 
     func run() throws {
         let directory = try dir ?? Self.temporaryRunDirectory()
         if FileSystem.exists(directory + "/" + RunFiles.events) {
-            fail("\(directory) already holds a run; choose another --dir or leave it out")
+            throw UserError(file: directory, "already holds a run; choose another --dir or leave it out")
         }
         let interactive = isatty(0) == 1 && isatty(1) == 1
         let job = try JobLauncher.start(trainerArguments(directory: directory), runDirectory: directory,
@@ -42,13 +38,13 @@ struct DemoCommand: ParsableCommand {
             return
         }
         let source = EventsFileSource(eventsPath: directory + "/" + RunFiles.events, runDirectory: directory)
-        let options = DashboardOptions.detect(environment: WatchCommand.environment, noColorFlag: noColor)
+        let options = DashboardOptions.detect(environment: WatchCommand.environment, noColorFlag: color.noColor)
         let exit: DashboardExit
         do {
             exit = try Dashboard.run(source: source, options: options, job: job, hint: Self.hint)
         } catch {
             stop(job)
-            fail("\(error.message); `finetop demo | cat` prints the demo as plain text")
+            throw UserError("\(error.message); `finetop demo | cat` prints the demo as plain text")
         }
         // The demo's trainer lives only as long as the demo: it ends with an `end` line (stopped).
         stop(job)
@@ -70,16 +66,12 @@ struct DemoCommand: ParsableCommand {
 
     private func trainerArguments(directory: String) -> [String] {
         let executable = DemoAssets.currentExecutablePaths().last ?? CommandLine.arguments[0]
-        var arguments = [executable, "demo-trainer", "--dir", directory, "--scenario", scenario.rawValue,
-                         "--seed", String(seed), "--epochs-per-second", String(epochsPerSecond)]
-        if let epochs { arguments += ["--epochs", String(epochs)] }
-        if let earlyStopping { arguments += ["--early-stopping", String(earlyStopping)] }
-        return arguments
+        return [executable, "demo-trainer", "--dir", directory] + demo.arguments
     }
 
     private func printIntroduction(directory: String) {
         print("""
-            finetop demo: fine-tuning a small network on handwritten digits (scenario \(scenario.rawValue), seed \(seed))
+            finetop demo: fine-tuning a small network on handwritten digits (scenario \(demo.scenario.rawValue), seed \(demo.seed))
             run directory: \(directory)
             This build prints the run as plain text; `finetop watch \(directory)` shows it in the dashboard.
             Steer it by writing \(directory)/\(RunFiles.control), e.g.

@@ -19,19 +19,10 @@ struct DemoTrainerCommand: ParsableCommand {
         shouldDisplay: false)
 
     @Option(help: "The run directory to write.") var dir: String
-    @Option(help: "The starting state: underfit, overfit, fit or diverge.") var scenario: Scenario = .underfit
-    @Option(help: "The same seed gives the same curves.") var seed: UInt64 = 1
-    @Option(help: "Pace of training; 0 trains as fast as it can.") var epochsPerSecond: Double = DemoDefaults.epochsPerSecond
-    @Option(help: "Number of epochs (default: the scenario's).") var epochs: Int?
-    @Option(help: "Stop once val_loss has not improved for this many epochs (Keras EarlyStopping).") var earlyStopping: Int?
+    @OptionGroup var demo: DemoOptions
     @Option(help: "Learning rate (default: the scenario's).") var learningRate: Double?
 
     func validate() throws {
-        guard epochsPerSecond >= 0, epochsPerSecond.isFinite else {
-            throw ValidationError("--epochs-per-second must be 0 or more")
-        }
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
-        if let earlyStopping, earlyStopping < 1 { throw ValidationError("--early-stopping must be at least 1") }
         if let learningRate, !(learningRate > 0) || !learningRate.isFinite {
             throw ValidationError("--learning-rate must be a positive number")
         }
@@ -43,14 +34,14 @@ struct DemoTrainerCommand: ParsableCommand {
         do {
             let path = try DemoAssets.locate(DemoAssets.digits, environment: ProcessInfo.processInfo.environment)
             digits = try Digits.load(from: path)
-            trainer = try DemoTrainer(directory: dir, digits: digits, plan: plan, seed: seed,
-                                      scenarioName: scenario.rawValue, log: Self.log)
+            trainer = try DemoTrainer(directory: dir, digits: digits, plan: plan, seed: demo.seed,
+                                      scenarioName: demo.scenario.rawValue, log: Self.log)
         } catch {
-            fail(error.description)
+            throw UserError(error.description)
         }
         let parent = getppid()
         StopSignal.install()
-        _ = trainer.run(epochsPerSecond: epochsPerSecond) {
+        _ = trainer.run(epochsPerSecond: demo.epochsPerSecond) {
             if let signal = StopSignal.received { return "stopped by signal \(signal)" }
             return getppid() != parent ? "the process that started the job has exited" : nil
         }
@@ -58,9 +49,9 @@ struct DemoTrainerCommand: ParsableCommand {
 
     /// The scenario's plan with the overrides from the command line.
     private var plan: TrainingPlan {
-        var plan = scenario.plan
-        if let epochs { plan.epochs = epochs }
-        if let earlyStopping { plan.earlyStopping = EarlyStoppingInfo(monitor: "val_loss", patience: earlyStopping) }
+        var plan = demo.scenario.plan
+        if let epochs = demo.epochs { plan.epochs = epochs }
+        if let earlyStopping = demo.earlyStopping { plan.earlyStopping = EarlyStoppingInfo(monitor: "val_loss", patience: earlyStopping) }
         if let learningRate { plan.optimizer = plan.optimizer.with(learningRate: learningRate) }
         return plan
     }

@@ -14,32 +14,35 @@ struct DiagnoseCommand: ParsableCommand {
     @Argument(help: "A run directory, an events.jsonl, or any log finetop reads.") var path: String
     @Flag(help: "Print one JSON object instead of text.") var json = false
     @Option(name: .customLong("fail-on"),
-            help: "Comma-separated labels that make the exit status 1, e.g. overfitting,diverging.")
-    var failOn: String?
+            help: "Labels that make the exit status 1, comma-separated or repeated, e.g. overfitting,diverging.")
+    var failOn: [FitLabels] = []
 
     func run() throws {
-        let failLabels = Self.parseLabels(failOn)
+        let failLabels = Set(failOn.flatMap(\.labels))
         let run: Run
-        do { run = try RunLoader.load(path: path) } catch { fail(error.description) }
+        do { run = try RunLoader.load(path: path) } catch { throw UserError(error) }
         let report = Diagnoser.diagnose(run)
         print(json ? report.json : report.text.split(separator: "\n", omittingEmptySubsequences: false)
             .map { DisplayText.neutralize(String($0)) }.joined(separator: "\n"))
         if failLabels.contains(report.current.label) { throw ExitCode(1) }
     }
+}
 
-    /// The labels named in `--fail-on`; an unknown name is a usage error (exit 2), not a silent pass.
-    static func parseLabels(_ list: String?) -> Set<FitLabel> {
-        guard let list else { return [] }
-        var labels = Set<FitLabel>()
-        for name in list.split(separator: ",").map({ $0.trimmingCharacters(in: " ") }) where !name.isEmpty {
-            guard let label = FitLabel(rawValue: name) else {
-                let known = FitLabel.allCases.map(\.rawValue).joined(separator: ", ")
-                fail("--fail-on: unknown label \"\(DisplayText.neutralize(name))\" (known: \(known))")
-            }
-            labels.insert(label)
+/// A comma-separated list of fit labels (`overfitting,diverging`); an unknown name is a usage
+/// error (exit 2) that lists the known ones, not a silent pass.
+struct FitLabels: ExpressibleByArgument {
+    var labels: [FitLabel]
+
+    init?(argument: String) {
+        var labels: [FitLabel] = []
+        for name in argument.split(separator: ",").map({ $0.trimmingCharacters(in: " ") }) where !name.isEmpty {
+            guard let label = FitLabel(rawValue: name) else { return nil }
+            labels.append(label)
         }
-        return labels
+        self.labels = labels
     }
+
+    static var allValueStrings: [String] { FitLabel.allCases.map(\.rawValue) }
 }
 
 extension Substring {

@@ -15,21 +15,57 @@ struct Finetop: ParsableCommand {
             SummaryCommand.self, InitCommand.self,
         ],
         defaultSubcommand: DemoCommand.self)
+
+    /// The one place errors reach the user: a `UserError` is printed once as
+    /// `finetop: <file>: <what was expected>` with exit status 2; usage errors, `--help` and
+    /// `ExitCode`s go through ArgumentParser as usual.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as UserError {
+            report(error)
+            Self.exit(withError: ExitCode(UserError.exitStatus))
+        } catch {
+            // Usage errors read like every other error and exit 2 too ("bad input").
+            if exitCode(for: error) == .validationFailure {
+                var err = StandardError()
+                var text = fullMessage(for: error)
+                if text.hasPrefix("Error: ") { text = "finetop: " + text.dropFirst("Error: ".count) }
+                print(text, to: &err)
+                Self.exit(withError: ExitCode(UserError.exitStatus))
+            }
+            Self.exit(withError: error)
+        }
+    }
+
+    static func report(_ error: UserError) {
+        var err = StandardError()
+        print("finetop: \(error.description)", to: &err)
+    }
 }
 
-/// An error the user can act on: one line on stderr, exit status 2, no stack trace.
+/// The one error type for the user: what went wrong, and with which file when there is one.
+/// Commands and helpers throw it; only `Finetop.main` prints it and exits (status 2).
 struct UserError: Error, CustomStringConvertible {
+    static let exitStatus: Int32 = 2
+    /// The file or directory concerned, when there is one.
+    let file: String?
+    /// What was expected of it, or what to do instead.
     let message: String
-    var description: String { message }
-    init(_ message: String) { self.message = message }
-    init(_ e: ReadError) { self.message = e.description }
-}
-
-/// Prints `finetop: message` and exits with `code`. The only way our commands fail.
-func fail(_ message: String, code: Int32 = 2) -> Never {
-    var err = StandardError()
-    print("finetop: \(message)", to: &err)
-    Finetop.exit(withError: ExitCode(code))
+    var description: String { file.map { "\($0): \(message)" } ?? message }
+    init(_ message: String) {
+        self.file = nil
+        self.message = message
+    }
+    init(file: String, _ message: String) {
+        self.file = file
+        self.message = message
+    }
+    init(_ e: ReadError) {
+        self.file = e.path
+        self.message = e.problem
+    }
 }
 
 struct StandardError: TextOutputStream {

@@ -14,22 +14,20 @@ struct InitCommand: ParsableCommand {
             with `pip install assets/python`). Run it with `finetop run -- python train.py`.
             """)
 
-    @Argument(help: "keras, torch or transformers.") var framework: String
+    @Argument(help: "keras, torch or transformers.") var framework: InitFramework
     @Option(name: [.short, .long], help: "Where to write the script (default: train.py; - prints it).") var output: String = "train.py"
     @Flag(help: "Replace the output file if it exists.") var force = false
 
     func run() throws {
-        guard let fw = InitFramework(name: framework) else {
-            fail("unknown framework \"\(framework)\"; choose one of: \(InitFramework.names.joined(separator: ", "))")
-        }
+        let fw = framework
         guard let assets = HelperAssets.locate(example: fw.example) else {
-            fail("can't find finetop's assets/ folder (examples and Python helpers) next to this executable "
+            throw UserError("can't find finetop's assets/ folder (examples and Python helpers) next to this executable "
                 + "or its source; set FINETOP_ASSETS to the assets/ folder of a finetop checkout")
         }
         let examplePath = assets + "/examples/" + fw.example
         guard let data = FileManager.default.contents(atPath: examplePath),
               let text = String(data: data, encoding: .utf8) else {
-            fail("can't read \(examplePath)")
+            throw UserError(file: examplePath, "can't be read as UTF-8 text")
         }
         let helpers = assets + "/python"
         let script = HelperAssets.pointAtHelpers(text, helpers: helpers)
@@ -39,23 +37,24 @@ struct InitCommand: ParsableCommand {
             return
         }
         if FileManager.default.fileExists(atPath: output) && !force {
-            fail("\(output) exists; choose another name with --output FILE, or --force to replace it")
+            throw UserError(file: output, "exists; choose another name with --output FILE, or --force to replace it")
         }
         do {
             try Data(script.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
         } catch {
-            fail("can't write \(output): \(error.localizedDescription)")
+            throw UserError(file: output, "can't be written: \(error.localizedDescription)")
         }
         print(fw.instructions(script: output, helpers: helpers))
     }
 }
 
-enum InitFramework: String, CaseIterable {
+enum InitFramework: String, CaseIterable, ExpressibleByArgument {
     case keras, torch, transformers
 
     static let names = allCases.map(\.rawValue)
 
-    init?(name: String) {
+    /// Also the other names people use for them (pytorch, hf, tf.keras).
+    init?(argument name: String) {
         switch name.lowercased() {
         case "keras", "tf.keras", "tensorflow": self = .keras
         case "torch", "pytorch": self = .torch
@@ -74,7 +73,7 @@ enum InitFramework: String, CaseIterable {
 
     var what: String {
         switch self {
-        case .keras: "MobileNetV2 fine-tuning on scikit-learn's digits with finetop's Keras helper (needs keras, jax or another backend, scikit-learn)"
+        case .keras: "the Keras tutorial's fine-tuning in a minute on CPU: a small conv base pre-trained in the script on digits 0-4, then fine-tuned on 5-9 (needs keras, jax or another backend, scikit-learn; the docstring says which layer to unfreeze when)"
         case .torch: "a small CNN fine-tuning on scikit-learn's digits with finetop's PyTorch tracker (needs torch, scikit-learn)"
         case .transformers: "a tiny BERT classifier with the Hugging Face Trainer and finetop's callback (needs torch, transformers, accelerate)"
         }

@@ -23,7 +23,7 @@ struct RunCommand: ParsableCommand {
             """)
 
     @Option(help: "The run directory (default: runs/<YYYYmmdd-HHMMSS>-<script name>).") var dir: String?
-    @Flag(help: "No colors (also when NO_COLOR is set); selection stays visible.") var noColor = false
+    @OptionGroup var color: ColorOptions
     @Argument(parsing: .postTerminator, help: "The training command, after `--`.") var command: [String] = []
 
     func validate() throws {
@@ -32,25 +32,20 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         guard isatty(0) == 1, isatty(1) == 1 else {
-            fail("finetop run needs a terminal; without one, run `FINETOP_RUN_DIR=DIR \(command.joined(separator: " "))` "
+            throw UserError("finetop run needs a terminal; without one, run `FINETOP_RUN_DIR=DIR \(command.joined(separator: " "))` "
                  + "and then `finetop diagnose DIR`")
         }
         let directory = dir ?? Self.defaultDirectory(for: command, now: Date())
-        let job: Job
-        do {
-            job = try JobLauncher.start(command, runDirectory: directory, environment: ProcessInfo.processInfo.environment)
-        } catch {
-            fail(error.message)
-        }
+        let job = try JobLauncher.start(command, runDirectory: directory, environment: ProcessInfo.processInfo.environment)
         let source = EventsFileSource(eventsPath: directory + "/" + RunFiles.events, runDirectory: directory)
-        let options = DashboardOptions.detect(environment: WatchCommand.environment, noColorFlag: noColor)
+        let options = DashboardOptions.detect(environment: WatchCommand.environment, noColorFlag: color.noColor)
         let exit: DashboardExit
         do {
             exit = try Dashboard.run(source: source, options: options, job: job, ctrlCInterruptsJob: true)
         } catch {
             // The user never saw the job: do not leave it running behind their back.
             job.interrupt()
-            fail("\(error.message); the job (pid \(job.pid)) was interrupted. Without a dashboard: "
+            throw UserError("\(error.message); the job (pid \(job.pid)) was interrupted. Without a dashboard: "
                  + "`FINETOP_RUN_DIR=\(directory) \(command.joined(separator: " "))`")
         }
         guard let status = job.shellStatus else {

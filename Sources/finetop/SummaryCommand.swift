@@ -1,63 +1,89 @@
 import ArgumentParser
 import FinetopCore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 struct SummaryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "summary",
-        abstract: "Print the layer table and parameter totals, Keras style.")
+        abstract: "Print the layer table and parameter totals exactly as Keras 3's model.summary() does.",
+        discussion: """
+            The box table of `model.summary()`: the model's own name, nested models as one row (their \
+            layers with --expand-nested), the Trainable column with --show-trainable, and the total \
+            lines, with "Optimizer params" once the job's optimizer is built (Total counts them, as \
+            in Keras). Columns fit the terminal's width (COLUMNS, else the terminal, else 80) like Keras.
+            """)
 
     @Argument(help: "A run directory, an events.jsonl, or any log finetop reads.") var path: String
+    @Flag(help: "The Trainable column (Keras's show_trainable=True).") var showTrainable = false
+    @Flag(help: "The layers inside nested models (Keras's expand_nested=True).") var expandNested = false
+    @Option(help: "The table's width (Keras's line_length; default: Keras's, capped at the terminal's width - 4).")
+    var lineLength: Int?
     @Flag(help: "Print JSON instead of a table.") var json = false
+
+    func validate() throws {
+        if let lineLength, lineLength < 1 { throw ValidationError("--line-length must be at least 1") }
+    }
 
     func run() throws {
         let run: Run
-        do { run = try RunLoader.load(path: path) } catch { fail(error.description) }
-        print(json ? LayerSummary.json(run, source: path) : LayerSummary.text(run))
+        do { run = try RunLoader.load(path: path) } catch { throw UserError(error) }
+        let details: KerasModelDetails
+        do { details = try Self.details(of: run, path: path) } catch { throw UserError(error) }
+        let options = KerasSummaryOptions(lineLength: lineLength, consoleWidth: TerminalWidth.current(),
+                                          expandNested: expandNested, showTrainable: showTrainable)
+        print(json ? LayerSummary.json(run, details: details, source: path) : LayerSummary.text(run, details: details, options: options))
         if run.skippedLines > 0 {
             var err = StandardError()
             print("finetop: note: \(run.skippedLines) line(s) of \(path) were skipped (last: \(run.lastSkipReason ?? "?"))", to: &err)
         }
     }
+
+    /// The name, optimizer size and connections from the run's latest `model` line.
+    static func details(of run: Run, path: String) throws(ReadError) -> KerasModelDetails {
+        guard let model = run.model else { return KerasModelDetails() }
+        let resolved = try RunLoader.resolve(path: path)
+        switch resolved.format {
+        case .runDirectory, .eventsFile:
+            return try KerasModelDetails.latest(inEventsFile: resolved.file, revision: model.revision) ?? KerasModelDetails()
+        case .kerasCSV, .kerasHistory, .huggingFaceTrainerState, .lightningCSV, .tensorBoard:
+            return KerasModelDetails()
+        }
+    }
+}
+
+/// The terminal's width the way Keras and rich find it: COLUMNS, else the terminal on stdout,
+/// stderr or stdin, else 80.
+enum TerminalWidth {
+    static func current(environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
+        if let c = environment["COLUMNS"], let n = Int(c), n > 0 { return n }
+        for fd in [Int32(1), 2, 0] {
+            var size = winsize()
+            if ioctl(fd, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+        }
+        return 80
+    }
 }
 
 /// The layer table printed the way Keras's `model.summary(show_trainable=True)` reads.
 enum LayerSummary {
-    static func text(_ run: Run) -> String {
-        var lines: [String] = []
-        let name = DisplayText.neutralize(run.info?.runID ?? "run")
+    static func text(_ run: Run, details: KerasModelDetails, options: KerasSummaryOptions) -> String {
         guard let model = run.model else {
-            lines.append("Model: none recorded (\(run.format.rawValue): metrics only, no layers)")
-            lines.append("Epochs: \(run.epochs.count)   Metrics: \(run.metricNames.map(DisplayText.neutralize).joined(separator: ", "))")
-            return lines.joined(separator: "\n")
+            return [
+                "Model: none recorded (\(run.format.rawValue): metrics only, no layers)",
+                "Epochs: \(run.epochs.count)   Metrics: \(run.metricNames.map(DisplayText.neutralize).joined(separator: ", "))",
+            ].joined(separator: "\n")
         }
-        var title = "Model: \"\(name)\""
-        if let info = run.info { title += "  (\(DisplayText.neutralize(info.framework))\(info.frameworkVersion.map { " " + DisplayText.neutralize($0) } ?? ""), revision \(model.revision))" }
-        lines.append(title)
-        let rows = model.layers.map { layer -> (String, String, String, String) in
-            let indent = String(repeating: "  ", count: layer.depth)
-            let label = indent + DisplayText.neutralize(layer.name) + " (" + DisplayText.neutralize(layer.className) + ")"
-            let flag = layer.hasWeights ? (layer.trainable ? "Y" : "N") : "-"
-            return (label, DisplayText.neutralize(layer.shape), KerasFormat.count(layer.params), flag)
-        }
-        let w0 = max(12, rows.map { $0.0.count }.max() ?? 0)
-        let w1 = max(12, rows.map { $0.1.count }.max() ?? 0)
-        let w2 = max(7, rows.map { $0.2.count }.max() ?? 0)
-        func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
-        func lpad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
-        let header = pad("Layer (type)", w0) + "  " + pad("Output Shape", w1) + "  " + lpad("Param #", w2) + "  Trainable"
-        let rule = String(repeating: "─", count: header.count)
-        lines.append(rule)
-        lines.append(header)
-        lines.append(rule)
-        for r in rows {
-            lines.append(pad(r.0, w0) + "  " + pad(r.1, w1) + "  " + lpad(r.2, w2) + "  " + r.3)
-        }
-        lines.append(rule)
-        lines.append(contentsOf: model.totals.kerasLines.map { " " + $0 })
-        return lines.joined(separator: "\n")
+        return KerasSummary.lines(model, details: details, fallbackName: run.info?.runID ?? "model", options: options)
+            .joined(separator: "\n")
     }
 
-    static func json(_ run: Run, source: String) -> String {
+    static func json(_ run: Run, details: KerasModelDetails, source: String) -> String {
         var fields: [(String, JSONValue)] = [
             ("source", .string(source)), ("format", .string(run.format.rawValue)),
             ("epochs", .number(Double(run.epochs.count))),
@@ -66,6 +92,8 @@ enum LayerSummary {
         if let model = run.model {
             let t = model.totals
             fields.append(("revision", .number(Double(model.revision))))
+            fields.append(("name", details.name.map { .string($0) } ?? .null))
+            fields.append(("optimizer_params", details.optimizerParams.map { .number(Double($0)) } ?? .null))
             fields.append(("layers", .array(model.layers.map { l in
                 .object([
                     ("name", .string(l.name)), ("class", .string(l.className)), ("shape", .string(l.shape)),
@@ -78,7 +106,8 @@ enum LayerSummary {
                 ("non_trainable", .number(Double(t.nonTrainable))),
                 ("total_bytes", .number(Double(t.total) * 4)), ("trainable_bytes", .number(Double(t.trainable) * 4)),
                 ("non_trainable_bytes", .number(Double(t.nonTrainable) * 4)),
-                ("text", .array(t.kerasLines.map { .string($0) })),
+                ("total_with_optimizer", .number(Double(t.total + (details.optimizerParams ?? 0)))),
+                ("text", .array(KerasSummary.totalLines(t, details: details).map { .string(String($0.dropFirst())) })),
             ])))
         } else {
             fields.append(("layers", .null))

@@ -13,20 +13,20 @@ struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch", abstract: "Open the dashboard on a run directory or a log file.")
     @Argument(help: "A run directory, its events.jsonl, or any log finetop reads.") var path: String
-    @Flag(help: "No colors (also when NO_COLOR is set); selection stays visible.") var noColor = false
+    @OptionGroup var color: ColorOptions
 
     func run() throws {
         // A bad path is the more useful thing to hear about, terminal or not.
-        let source = Self.source(for: path)
+        let source = try Self.source(for: path)
         guard isatty(1) == 1, isatty(0) == 1 else {
-            fail("the dashboard needs a terminal; for a text report use `finetop diagnose \(path)`")
+            throw UserError("the dashboard needs a terminal; for a text report use `finetop diagnose \(path)`")
         }
-        let options = DashboardOptions.detect(environment: Self.environment, noColorFlag: noColor)
+        let options = DashboardOptions.detect(environment: Self.environment, noColorFlag: color.noColor)
         let exit: DashboardExit
         do {
             exit = try Dashboard.run(source: source, options: options)
         } catch {
-            fail("\(error.message); try `finetop diagnose \(path)`")
+            throw UserError("\(error.message); try `finetop diagnose \(path)`")
         }
         switch exit {
         case .quit: return
@@ -36,7 +36,7 @@ struct WatchCommand: ParsableCommand {
 
     /// Picks the reader for a path: a run directory or an events.jsonl is live and steerable;
     /// other logs are read-only. A run directory the job has not written to yet is watched empty.
-    static func source(for path: String) -> DashboardSource {
+    static func source(for path: String) throws(UserError) -> DashboardSource {
         var p = path
         while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
         do {
@@ -46,7 +46,7 @@ struct WatchCommand: ParsableCommand {
             if FileSystem.isDirectory(p) && !FileSystem.exists(events) && isEmptyDirectory(p) {
                 return EventsFileSource(eventsPath: events, runDirectory: p)
             }
-            fail(error.description)
+            throw UserError(error)
         }
     }
 

@@ -2,20 +2,37 @@ import Foundation
 import Testing
 
 @Suite struct SummaryCommandTests {
-    @Test func printsTheMobileNetV2TotalsExactlyAsKeras() throws {
-        let r = try CLI.run(["summary", CLI.fixture("mobilenetv2_224_frozen.events.jsonl")])
+    @Test func printsTheMobileNetV2TableAndTotalsExactlyAsKeras() throws {
+        let r = try CLI.run(["summary", "--show-trainable", CLI.fixture("mobilenetv2_224_frozen.events.jsonl")],
+                            environment: ["COLUMNS": "80"])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "Model: \"mobilenetv2_1.00_224\"")
+        #expect(lines[1].hasPrefix("┏━━") && lines[2] == "┃ Layer (type)                ┃ Output Shape          ┃    Param # ┃ Trai… ┃")
         #expect(lines.suffix(3) == [
             " Total params: 2,257,984 (8.61 MB)",
             " Trainable params: 412,800 (1.57 MB)",
             " Non-trainable params: 1,845,184 (7.04 MB)",
         ])
-        let conv = try #require(lines.first { $0.hasPrefix("Conv_1 (Conv2D)") })
-        #expect(conv.contains("409,600") && conv.hasSuffix("Y"))
-        #expect(lines.contains { $0.hasPrefix("input_layer (InputLayer)") && $0.hasSuffix("-") })
-        #expect(lines.contains { $0.hasPrefix("Conv1 (Conv2D)") && $0.hasSuffix("N") })
-        #expect(lines.filter { $0.contains("(") && ($0.hasSuffix("Y") || $0.hasSuffix("N") || $0.hasSuffix("-")) }.count == 154)
+        #expect(lines.contains("│ Conv_1 (Conv2D)             │ (None, 7, 7, 1280)    │    409,600 │   Y   │"))
+        #expect(lines.contains("│ input_layer (InputLayer)    │ (None, 224, 224, 3)   │          0 │   -   │"))
+        #expect(lines.contains("│ Conv1 (Conv2D)              │ (None, 112, 112, 32)  │        864 │   N   │"))
+        // One row per layer (154), a rule between rows.
+        #expect(lines.filter { $0.hasPrefix("├") }.count == 153)
+        #expect(lines.allSatisfy { $0.count <= 80 })
+        let plain = try CLI.run(["summary", CLI.fixture("mobilenetv2_224_frozen.events.jsonl")], environment: ["COLUMNS": "80"])
+        #expect(!plain.stdout.contains("Trai…") && plain.stdout.contains("┃ Layer (type)"))
+    }
+
+    @Test func columnsFollowTheTerminalWidthAndLineLength() throws {
+        let narrow = try CLI.run(["summary", CLI.fixture("mobilenetv2_224_frozen.events.jsonl")], environment: ["COLUMNS": "60"])
+        let lines = narrow.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.dropFirst().allSatisfy { $0.count <= 56 } && lines[1].count == 56)
+        let wide = try CLI.run(["summary", "--line-length", "100", CLI.fixture("mobilenetv2_224_frozen.events.jsonl")],
+                               environment: ["COLUMNS": "200"])
+        #expect(wide.stdout.split(separator: "\n")[1].count == 100)
+        let bad = try CLI.run(["summary", "--line-length", "0", CLI.fixture("mobilenetv2_224_frozen.events.jsonl")])
+        #expect(bad.status == 2 && bad.stderr.hasPrefix("finetop: "))
     }
 
     @Test func runDirectoryWorksLikeItsEventsFile() throws {
