@@ -58,6 +58,10 @@ The run directory is ``$FINETOP_RUN_DIR`` (``finetop run -- python train.py`` se
 """
 
 import gc
+import inspect
+import json
+import os
+import socket
 import time
 
 import torch
@@ -387,6 +391,183 @@ def _printable(text):
 
 # -- applying control.json ----------------------------------------------------------------------
 
+# -- several processes (torchrun, Accelerate, Lightning DDP) -------------------------------------
+
+def _dist():
+    d = getattr(torch, "distributed", None)
+    if d is not None and d.is_available() and d.is_initialized():
+        return d
+    return None
+
+
+def dist_rank_world():
+    """(global rank, world size): from the initialized process group, else from torchrun's
+    environment (``RANK``/``WORLD_SIZE``), else (0, 1)."""
+    d = _dist()
+    if d is not None:
+        return d.get_rank(), d.get_world_size()
+    try:
+        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 0, 1
+
+
+def _collective_device(d):
+    if d.get_backend() == "nccl" and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def broadcast_decision(value):
+    """Rank 0's poll result (None, a ControlFile or a ControlError) on every rank, through the
+    job's own process group: a one-number broadcast on every call, the decision itself only when
+    there is one. Every rank must call this at the same point of its loop."""
+    from .control import ControlFile
+    d = _dist()
+    if d is None or d.get_world_size() == 1:
+        return value
+    device = _collective_device(d)
+    payload = b""
+    if d.get_rank() == 0 and value is not None:
+        if isinstance(value, ControlError):
+            obj = {"error": str(value), "revision": value.revision}
+        else:
+            obj = {"revision": value.revision, "trainable": value.trainable, "stop": value.stop}
+        payload = json.dumps(obj).encode("ascii")  # lone surrogates travel escaped
+    size = torch.tensor([len(payload)], dtype=torch.int64, device=device)
+    d.broadcast(size, src=0)
+    n = int(size.item())
+    if n == 0:
+        return None
+    data = torch.zeros(n, dtype=torch.uint8, device=device)
+    if d.get_rank() == 0:
+        data.copy_(torch.frombuffer(bytearray(payload), dtype=torch.uint8))
+    d.broadcast(data, src=0)
+    obj = json.loads(bytes(data.cpu().tolist()).decode("ascii"))
+    if "error" in obj:
+        return ControlError(obj["error"], obj["revision"])
+    return ControlFile(obj["revision"], obj["trainable"], obj["stop"])
+
+
+def ranks_info():
+    """[{rank, host, pid, local_rank}] of every process (a collective: call on all ranks)."""
+    mine = {"rank": dist_rank_world()[0], "host": socket.gethostname(), "pid": os.getpid()}
+    if os.environ.get("LOCAL_RANK", "").isdigit():
+        mine["local_rank"] = int(os.environ["LOCAL_RANK"])
+    d = _dist()
+    if d is None or d.get_world_size() == 1:
+        return [mine]
+    out = [None] * d.get_world_size()
+    d.all_gather_object(out, mine)
+    return out
+
+
+class NullLog:
+    """The run log of a rank other than global rank 0: writes nothing (one writer per run)."""
+
+    def __init__(self, run_dir=None):
+        self.dir = run_dir
+        self.ended = False
+
+    def run(self, *a, **k):
+        pass
+
+    def model(self, *a, **k):
+        pass
+
+    def batch(self, *a, **k):
+        return False
+
+    def epoch(self, *a, **k):
+        pass
+
+    def control(self, *a, **k):
+        pass
+
+    def end(self, *a, **k):
+        self.ended = True
+
+    def close(self):
+        pass
+
+
+def open_log(run_dir=None, batch_interval=0.1, rank=None):
+    """A RunLog on global rank 0, a NullLog on the others."""
+    if rank is None:
+        rank = dist_rank_world()[0]
+    if rank != 0:
+        return NullLog(run_dir)
+    return RunLog(run_dir, batch_interval=batch_interval)
+
+
+_SHARDED = ("FullyShardedDataParallel", "DeepSpeedEngine", "PipelineEngine")
+
+
+def sharding_refusal(model, wrappers=()):
+    """Why a toggle cannot be applied safely to this model (FSDP, DeepSpeed), or None."""
+    for m in list(wrappers) + list(model.modules()):
+        name = type(m).__name__
+        if name in _SHARDED or name.startswith("FSDP"):
+            return ("refused: the model is sharded by %s, whose flat parameters, gradient "
+                    "reduction and optimizer are built from the trainable set when it wraps the "
+                    "model; changing requires_grad while it trains would apply half a toggle. "
+                    "Nothing changed; stop still works" % name)
+    for p in model.parameters():
+        if type(p).__name__ == "DTensor" or type(getattr(p, "data", None)).__name__ == "DTensor":
+            return ("refused: the model's parameters are sharded (DTensor, FSDP2/tensor "
+                    "parallel); nothing changed; stop still works")
+    return None
+
+
+def find_ddp(model):
+    """DistributedDataParallel wrappers alive in this process whose module is, or holds,
+    ``model`` (a scan of live objects: call it rarely)."""
+    DDP = torch.nn.parallel.DistributedDataParallel
+    found = []
+    for o in gc.get_objects():
+        if issubclass(type(o), DDP):
+            inner = o.__dict__.get("_modules", {}).get("module")
+            if inner is model or (inner is not None and any(m is model for m in inner.modules())):
+                found.append(o)
+    return found
+
+
+def _ddp_kwargs(ddp):
+    params = inspect.signature(type(ddp).__init__).parameters
+    kw = {}
+    for name in ("device_ids", "output_device", "dim", "process_group", "find_unused_parameters",
+                 "gradient_as_bucket_view", "mixed_precision", "forward_sync_buffers"):
+        if name in params and name in ddp.__dict__:
+            kw[name] = ddp.__dict__[name]
+    if "forward_sync_buffers" not in kw and "broadcast_buffers" in params \
+            and "broadcast_buffers" in ddp.__dict__:
+        kw["broadcast_buffers"] = ddp.__dict__["broadcast_buffers"]
+    cap = ddp.__dict__.get("bucket_bytes_cap")
+    if cap and "bucket_cap_mb" in params:
+        kw["bucket_cap_mb"] = cap / (1024 * 1024)
+    if "static_graph" in params:
+        kw["static_graph"] = bool(ddp.__dict__.get("static_graph", False))
+    return kw
+
+
+def rewrap_ddp(ddp):
+    """Rebuilds a DistributedDataParallel wrapper in place for the current trainable set, so that
+    newly trainable parameters are reduced and frozen ones are not waited for. The public
+    constructor builds a new wrapper (parameters and buffers broadcast from rank 0, a new reducer
+    over the parameters that now require grad, the user's comm hooks registered again) and the
+    existing object takes its state, so every reference to it (the training loop's, the
+    Trainer's, Lightning's) trains the new one. A collective: every rank calls it at the same step."""
+    if ddp.__dict__.get("mixed_precision") is not None:
+        raise RuntimeError("DistributedDataParallel(mixed_precision=…) cannot be rebuilt safely")
+    new = type(ddp)(ddp.module, **_ddp_kwargs(ddp))
+    for hook, state in list(ddp.__dict__.get("_comm_hooks", []) or []):
+        new.register_comm_hook(state, hook)
+    for handle in ddp.__dict__.get("_accum_grad_hooks", []) or []:
+        handle.remove()
+    object.__setattr__(ddp, "__dict__", new.__dict__)
+    return ddp
+
+
 class Steering:
     """What the PyTorch, Hugging Face and Lightning helpers share: reading control.json and
     applying each new revision to the model, its optimizer and schedulers, acknowledging it in
@@ -396,9 +577,12 @@ class Steering:
 
     def __init__(self, log, control=True, hold_norm_stats=True, schedulers=None):
         self.log = log
-        self.control = ControlReader(log.dir) if control else None
+        self.rank, self.world_size = dist_rank_world()
+        # Only global rank 0 reads control.json; the others receive its decisions.
+        self.control = ControlReader(log.dir) if control and self.rank == 0 else None
         self.norm_stats = NormStats(hold_norm_stats)
         self.model = None
+        self.wrappers = []  # DistributedDataParallel around the model, when given or found
         self.optimizer = None
         self.schedulers = list(schedulers or [])
         self.no_decay = None
@@ -407,8 +591,16 @@ class Steering:
         self.stop_revision = None
         self._last_failure = None
 
+    @property
+    def distributed(self):
+        d = _dist()
+        return d is not None and d.get_world_size() > 1
+
     def attach(self, model=None, optimizer=None, schedulers=None):
         if model is not None:
+            if isinstance(model, torch.nn.parallel.DistributedDataParallel) \
+                    and all(model is not w for w in self.wrappers):
+                self.wrappers.append(model)
             self.model = unwrap(model)
         if optimizer is not None:
             self.optimizer = optimizer
@@ -422,6 +614,15 @@ class Steering:
     def write_model(self, shapes=None):
         self.revision += 1
         self.log.model(self.revision, self.layers(shapes))
+
+    def sync(self, poll=True, stop_message="stopping as asked", shapes=None):
+        """One safe point: global rank 0 polls control.json (when ``poll``), every rank receives
+        its decision and applies it at this same step. Every rank must call this at the same
+        points of its loop. Returns True when the run is asked to stop."""
+        c = self.poll() if poll else None
+        if self.distributed:
+            c = broadcast_decision(c)
+        return self.handle(c, stop_message, shapes)
 
     def poll(self):
         """The next control.json revision (a ControlFile or ControlError), or None."""
@@ -449,9 +650,24 @@ class Steering:
             self.stop_revision = c.revision
             self.log.control(c.revision, "applied", [], stop_message)
             return True
+        wrappers = self.wrappers
+        if self.distributed and not wrappers:
+            wrappers = find_ddp(self.model)
+        refusal = sharding_refusal(self.model, wrappers)
+        if refusal is None and self.distributed and any(
+                w.__dict__.get("mixed_precision") is not None for w in wrappers):
+            refusal = ("refused: DistributedDataParallel(mixed_precision=…) cannot be rebuilt for "
+                       "a new trainable set safely; nothing changed; stop still works")
+        if refusal is not None:
+            self.log.control(c.revision, "rejected", [], refusal)
+            return False
+        flags = [(p, p.requires_grad) for p in self.model.parameters()]
         try:
             changed = apply_trainable(self.model, c.trainable, self.optimizer, self.schedulers,
                                       self.no_decay, self.norm_stats)
+            if changed and self.distributed:
+                for w in wrappers:
+                    rewrap_ddp(w)
         except KeyError as e:
             names = e.args[0] if e.args and isinstance(e.args[0], list) else [str(e)]
             self.log.control(c.revision, "rejected", [], _printable(
@@ -462,14 +678,22 @@ class Steering:
             self.log.control(c.revision, "rejected", [], "refused: %s" % e)
             return False
         except Exception as e:
+            for p, flag in flags:  # never half a toggle
+                p.requires_grad_(flag)
+            self.norm_stats.sync(self.model)
             self.log.control(c.revision, "rejected", [], _printable(
-                "could not apply it (%s: %s); training goes on" % (type(e).__name__, e)))
+                "could not apply it (%s: %s); nothing changed, training goes on"
+                % (type(e).__name__, e)))
             return False
         if changed:
             self.write_model(shapes)
+        how = "requires_grad set between steps"
+        if changed and self.distributed:
+            how += (" on all %d ranks at the same step; DistributedDataParallel rebuilt for the "
+                    "new trainable set" % self.world_size if wrappers else
+                    " on all %d ranks at the same step" % self.world_size)
         self.log.control(c.revision, "applied", changed,
-                         "requires_grad set between steps" if changed else
-                         "the layers already had these flags")
+                         how if changed else "the layers already had these flags")
         return False
 
 
@@ -496,7 +720,7 @@ class Tracker:
                  framework="pytorch", scheduler=None, hold_norm_stats=True):
         if scheduler is not None and not isinstance(scheduler, (list, tuple)):
             scheduler = [scheduler]
-        self.log = RunLog(run_dir, batch_interval=batch_interval)
+        self.log = open_log(run_dir, batch_interval=batch_interval)
         self.run_dir = self.log.dir
         self.steering = Steering(self.log, control, hold_norm_stats, scheduler)
         self.steering.attach(model, optimizer)
@@ -515,8 +739,10 @@ class Tracker:
             except Exception:
                 self._shapes = {}
         self.steering.norm_stats.sync(self.model)
+        ranks = ranks_info()  # a collective when distributed: every rank builds its Tracker
         self.log.run(framework, torch.__version__, task=_task(self.model, loss),
-                     hparams=hparams_of(self.model, optimizer, **(hparams or {})))
+                     hparams=hparams_of(self.model, optimizer, **(hparams or {})),
+                     world_size=len(ranks), ranks=ranks)
         self.write_model()
 
     @property
@@ -544,9 +770,11 @@ class Tracker:
             self.current_epoch = int(epoch)
         self.log.batch(self.current_epoch, self.global_step, loss, metrics)
         now = time.monotonic()
-        if now - self._last_control >= self.control_interval:
+        due = now - self._last_control >= self.control_interval
+        if due:
             self._last_control = now
-            self.step()
+        if due or self.steering.distributed:  # every rank meets rank 0 at every step
+            self.step(poll=due)
         return self.should_stop
 
     def epoch(self, loss=None, val_loss=None, epoch=None, time=None, **metrics):
@@ -589,11 +817,10 @@ class Tracker:
 
     # -- control -------------------------------------------------------------------------------
 
-    def step(self):
+    def step(self, poll=True):
         """Applies a new control.json revision now, if there is one (call between steps: not
-        between ``backward()`` and ``optimizer.step()`` if you want this step unaffected).
-        Returns ``should_stop``."""
-        self.steering.handle(self.steering.poll(),
-                             "stopping as asked (the training loop sees tracker.should_stop)",
-                             self._shapes)
+        between ``backward()`` and ``optimizer.step()`` if you want this step unaffected). Under
+        several processes every rank must call it at the same points. Returns ``should_stop``."""
+        self.steering.sync(poll, "stopping as asked (the training loop sees tracker.should_stop)",
+                           self._shapes)
         return self.should_stop
