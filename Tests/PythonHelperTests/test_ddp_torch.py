@@ -101,3 +101,24 @@ def test_torchrun_two_ranks_unfreeze_then_freeze(tmp_path):
     rows = {r["name"]: r for r in models[-1]["layers"]}
     assert rows["base.3"]["trainable"] and not rows["head.1"]["trainable"]
     assert not rows["base.4"].get("stats_frozen") and rows["base.1"].get("stats_frozen")
+
+
+def test_torchrun_two_ranks_stop_ends_every_rank_at_the_same_step(tmp_path):
+    run_dir = str(tmp_path / "run")
+    os.mkdir(run_dir)
+    run_id = os.path.basename(run_dir)
+    code, out, ev = torchrun(EXAMPLE, run_dir, ["--epochs", "30", "--val", "100",
+                                                "--epoch-pause", "0.2"], [
+        (epochs_done(2), {"version": 1, "revision": 1, "trainable": {}, "stop": True,
+                          "stop_run_id": run_id}),
+    ])
+    assert code == 0, out[-3000:]
+    assert len(of_type(ev, "run")) == 1
+    (ack,) = of_type(ev, "control")
+    assert ack["revision"] == 1 and ack["status"] == "applied"
+    ends = of_type(ev, "end")
+    assert len(ends) == 1 and ends[0]["reason"] == "stopped" and ev[-1] is ends[0]
+    epochs = [e["epoch"] for e in of_type(ev, "epoch")]
+    assert epochs == list(range(len(epochs))) and 2 <= len(epochs) < 30
+    # Both ranks ended the same epoch with the same weights: they stopped at the same step.
+    assert len(check_replicas(out, len(epochs))) == len(epochs)

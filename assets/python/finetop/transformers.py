@@ -27,6 +27,12 @@ scheduler is extended so the new groups follow it. Frozen BatchNorm-like layers 
 mode (see finetop.torch). A module with some of its own parameters frozen (a frozen weight and a
 trainable bias) shows as ``partial``. ``stop: true`` sets ``control.should_training_stop``; ``end``
 says "stopped".
+
+Under torchrun / ``accelerate launch`` (DDP): only global rank 0 writes the run (its run line
+records ``world_size`` and ``ranks``) and reads control.json; at every step start its decision is
+broadcast through the job's process group, so every rank applies the same revision at the same
+step; the Trainer's DistributedDataParallel wrapper is rebuilt in place for the new trainable set
+(see finetop.torch). FSDP and DeepSpeed: toggles are refused with a message, stop works.
 """
 
 import math
@@ -37,8 +43,8 @@ import torch
 import transformers
 from transformers import TrainerCallback
 
-from .runlog import RunLog, to_number
-from .torch import Steering
+from .runlog import to_number
+from .torch import Steering, open_log, ranks_info
 
 __all__ = ["FinetopTrainerCallback"]
 
@@ -115,7 +121,7 @@ class FinetopTrainerCallback(TrainerCallback):
 
     def __init__(self, run_dir=None, hparams=None, control=True, batch_interval=0.1,
                  control_interval=0.5, hold_norm_stats=True):
-        self.log = RunLog(run_dir, batch_interval=batch_interval)
+        self.log = open_log(run_dir, batch_interval=batch_interval)  # global rank 0 only
         self.run_dir = self.log.dir
         self.steering = Steering(self.log, control, hold_norm_stats)
         self.steering.no_decay = self._no_decay
@@ -222,10 +228,10 @@ class FinetopTrainerCallback(TrainerCallback):
             return to_number(self.optimizer.param_groups[0].get("lr"))
         return None
 
-    def _apply_control(self, control):
+    def _apply_control(self, control, poll=True):
         if self.steering.model is None:
             return
-        if self.steering.handle(self.steering.poll(), "stopping at the end of this step as asked"):
+        if self.steering.sync(poll, "stopping at the end of this step as asked"):
             control.should_training_stop = True
 
     # -- Trainer hooks -------------------------------------------------------------------------
@@ -235,8 +241,10 @@ class FinetopTrainerCallback(TrainerCallback):
         self._callbacks = _siblings(self)
         self._grab(kwargs)
         self.steering.norm_stats.sync(self.steering.model)
+        ranks = ranks_info()  # every rank runs on_train_begin
         self.log.run("transformers", transformers.__version__, task=self._task(),
-                     hparams=self._hparams(args), torch_version=torch.__version__)
+                     hparams=self._hparams(args), torch_version=torch.__version__,
+                     world_size=len(ranks), ranks=ranks)
         self.write_model()
         self._epoch_start = time.monotonic()
         self._last_logged_step = state.global_step
@@ -249,9 +257,11 @@ class FinetopTrainerCallback(TrainerCallback):
         self._grab(kwargs)
         self._flush_epoch()
         now = time.monotonic()
-        if now - self._last_control >= self.control_interval:
+        due = now - self._last_control >= self.control_interval
+        if due:
             self._last_control = now
-            self._apply_control(control)
+        if due or self.steering.distributed:  # every rank meets rank 0 at every step
+            self._apply_control(control, poll=due)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
