@@ -27,15 +27,18 @@ def lines(run_dir):
         return []
 
 
-def torchrun(script, run_dir, args, writes, timeout=240):
-    """Runs ``script`` on 2 ranks; ``writes``: [(predicate(events), control)] written in order
+def torchrun(script, run_dir, args, writes, timeout=240, launcher=None):
+    """Runs ``script`` on 2 ranks (with torchrun, or ``launcher`` + script when the script
+    launches its own processes); ``writes``: [(predicate(events), control)] written in order
     as soon as each predicate holds. Returns (exit code, output, events)."""
     env = dict(os.environ, FINETOP_REPLICA_CHECK="1", OMP_NUM_THREADS="1",
                PYTHONPATH=os.path.join(ROOT, "assets", "python"))
     env.pop("FINETOP_RUN_DIR", None)
+    if launcher is None:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    "--nproc_per_node=2"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         script, "--run-dir", run_dir] + args,
+        launcher + [script, "--run-dir", run_dir] + args,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     deadline = time.monotonic() + timeout
     pending = list(writes)
