@@ -42,7 +42,8 @@ except ImportError:  # the older package name
     import pytorch_lightning as pl
 
 from .runlog import to_number
-from .torch import Steering, _printable, _task, hparams_of, open_log, output_shapes, ranks_info
+from .torch import (Steering, _printable, _task, hparams_of, open_log, output_shapes, ranks_info,
+                    sharded_by)
 
 __all__ = ["FinetopCallback"]
 
@@ -100,6 +101,9 @@ class FinetopCallback(pl.Callback):
         self.steering.rank, self.steering.world_size = trainer.global_rank, trainer.world_size
         if trainer.global_rank != 0:
             self.steering.control = None
+        strategy = type(trainer.strategy).__name__
+        if "DeepSpeed" in strategy or "FSDP" in strategy:
+            self.steering.refusal = sharded_by(strategy)
 
     def _attach(self, trainer, pl_module):
         optimizer = trainer.optimizers[0] if trainer.optimizers else None

@@ -503,15 +503,20 @@ def open_log(run_dir=None, batch_interval=0.1, rank=None):
 _SHARDED = ("FullyShardedDataParallel", "DeepSpeedEngine", "PipelineEngine")
 
 
+def sharded_by(name):
+    """The refusal message for a model sharded by ``name`` (FSDP, DeepSpeed)."""
+    return ("refused: the model is sharded by %s, whose flat parameters, gradient reduction and "
+            "optimizer are built from the trainable set when it wraps the model; changing "
+            "requires_grad while it trains would apply half a toggle. Nothing changed; stop still "
+            "works" % name)
+
+
 def sharding_refusal(model, wrappers=()):
     """Why a toggle cannot be applied safely to this model (FSDP, DeepSpeed), or None."""
     for m in list(wrappers) + list(model.modules()):
         name = type(m).__name__
         if name in _SHARDED or name.startswith("FSDP"):
-            return ("refused: the model is sharded by %s, whose flat parameters, gradient "
-                    "reduction and optimizer are built from the trainable set when it wraps the "
-                    "model; changing requires_grad while it trains would apply half a toggle. "
-                    "Nothing changed; stop still works" % name)
+            return sharded_by(name)
     for p in model.parameters():
         if type(p).__name__ == "DTensor" or type(getattr(p, "data", None)).__name__ == "DTensor":
             return ("refused: the model's parameters are sharded (DTensor, FSDP2/tensor "
@@ -586,6 +591,7 @@ class Steering:
         self.optimizer = None
         self.schedulers = list(schedulers or [])
         self.no_decay = None
+        self.refusal = None  # set by a helper that knows the model is sharded (DeepSpeed, FSDP)
         self.revision = -1
         self.should_stop = False
         self.stop_revision = None
@@ -653,7 +659,7 @@ class Steering:
         wrappers = self.wrappers
         if self.distributed and not wrappers:
             wrappers = find_ddp(self.model)
-        refusal = sharding_refusal(self.model, wrappers)
+        refusal = self.refusal or sharding_refusal(self.model, wrappers)
         if refusal is None and self.distributed and any(
                 w.__dict__.get("mixed_precision") is not None for w in wrappers):
             refusal = ("refused: DistributedDataParallel(mixed_precision=…) cannot be rebuilt for "

@@ -44,7 +44,7 @@ import transformers
 from transformers import TrainerCallback
 
 from .runlog import to_number
-from .torch import Steering, open_log, ranks_info
+from .torch import Steering, open_log, ranks_info, sharded_by
 
 __all__ = ["FinetopTrainerCallback"]
 
@@ -239,6 +239,10 @@ class FinetopTrainerCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self._trainer = _find_trainer()
         self._callbacks = _siblings(self)
+        if getattr(self._trainer, "is_deepspeed_enabled", False):
+            self.steering.refusal = sharded_by("DeepSpeed")
+        elif getattr(self._trainer, "is_fsdp_enabled", False):
+            self.steering.refusal = sharded_by("FSDP")
         self._grab(kwargs)
         self.steering.norm_stats.sync(self.steering.model)
         ranks = ranks_info()  # every rank runs on_train_begin
