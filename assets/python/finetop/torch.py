@@ -53,6 +53,16 @@ What a toggle does (applied between steps — in ``batch()``, checked at most ev
 "stopped". Nothing in control.json can stop training otherwise: a malformed file, an unknown
 layer name or any failure while applying it is acknowledged as rejected and training goes on.
 
+Several processes (``torchrun``, DistributedDataParallel): build the Tracker on every rank, with
+the DDP-wrapped model (or the module inside it), and call ``batch()``/``epoch()`` on every rank at
+the same points — never only on rank 0 (building it is a collective; so is every ``batch()``).
+Global rank 0 alone writes events.jsonl (the run line records ``world_size`` and ``ranks``) and
+reads control.json; its decision is broadcast through the job's process group, so every rank
+applies the same revision at the same step. After a toggle the DDP wrapper is rebuilt in place for
+the new trainable set (``rewrap_ddp``): newly trainable parameters are averaged like the others and
+frozen ones are not waited for, so the replicas stay identical. Toggles on a model sharded by FSDP
+or DeepSpeed are refused with a message; stop works everywhere.
+
 The run directory is ``$FINETOP_RUN_DIR`` (``finetop run -- python train.py`` sets it), else
 ``run_dir``, else ``runs/<timestamp>``.
 """
