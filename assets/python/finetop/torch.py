@@ -308,6 +308,10 @@ class NormStats:
         self._handles.clear()
 
 
+class UnknownLayers(KeyError):
+    """Names in a toggle that are not modules of the model (``args[0]``: the list of them)."""
+
+
 class NoTrainableLeft(ValueError):
     """A toggle would leave no parameter trainable (``loss.backward()`` would then fail)."""
 
@@ -320,8 +324,8 @@ def apply_trainable(model, desired, optimizer=None, schedulers=None, no_decay=No
                     norm_stats=None):
     """Sets ``requires_grad`` from ``desired`` {name: bool}; returns the names whose state changed.
     A name listed in the model line changes that module's own parameters; any other
-    ``named_modules()`` name (a container) changes its whole sub-tree. Raises KeyError listing
-    unknown names, NoTrainableLeft when nothing would train (nothing changed then). Newly
+    ``named_modules()`` name (a container) changes its whole sub-tree. Raises UnknownLayers (a
+    KeyError) listing unknown names, NoTrainableLeft when nothing would train (nothing changed then). Newly
     unfrozen parameters the optimizer lacks are added (``ensure_optimizer_has``) and ``schedulers`` (default: those found bound to the optimizer)
     extended; ``norm_stats`` (a NormStats) holds or releases norm layers. ``no_decay``: a
     callable giving the ids of parameters exempt from weight decay."""
@@ -329,7 +333,7 @@ def apply_trainable(model, desired, optimizer=None, schedulers=None, no_decay=No
     rows = dict(module_rows(model))
     unknown = [n for n in desired if n not in rows and n not in modules]
     if unknown:
-        raise KeyError(unknown)
+        raise UnknownLayers(unknown)
     before = {name: [p.requires_grad for p in _own_params(m)] for name, m in rows.items()}
     target = {}  # id -> (param, flag); a later name overrides an earlier one (a row in a container)
     for name, flag in desired.items():
@@ -429,10 +433,10 @@ def _collective_device(d):
 
 
 def broadcast_decision(value):
-    """Rank 0's poll result (None, a ControlFile or a ControlError) on every rank, through the
-    job's own process group: a one-number broadcast on every call, the decision itself only when
-    there is one. Every rank must call this at the same point of its loop."""
-    from .control import ControlFile
+    """Rank 0's poll result (None, a ControlFile or a ControlError) on every rank, as a Decision
+    or a ControlError, through the job's own process group: a one-number broadcast on every call,
+    the decision itself only when there is one. Every rank must call this at the same point of
+    its loop."""
     d = _dist()
     if d is None or d.get_world_size() == 1:
         return value
@@ -456,7 +460,16 @@ def broadcast_decision(value):
     obj = json.loads(bytes(data.cpu().tolist()).decode("ascii"))
     if "error" in obj:
         return ControlError(obj["error"], obj["revision"])
-    return ControlFile(obj["revision"], obj["trainable"], obj["stop"])
+    return Decision(obj["revision"], obj["trainable"], obj["stop"])
+
+
+class Decision:
+    """A control.json revision as rank 0 decided it (what ``Steering.handle`` needs of it)."""
+
+    __slots__ = ("revision", "trainable", "stop")
+
+    def __init__(self, revision, trainable, stop):
+        self.revision, self.trainable, self.stop = int(revision), dict(trainable), bool(stop)
 
 
 def ranks_info():
@@ -684,8 +697,8 @@ class Steering:
             if changed and self.distributed:
                 for w in wrappers:
                     rewrap_ddp(w)
-        except KeyError as e:
-            names = e.args[0] if e.args and isinstance(e.args[0], list) else [str(e)]
+        except UnknownLayers as e:
+            names = [str(n) for n in e.args[0]]
             self.log.control(c.revision, "rejected", [], _printable(
                 "unknown layer name%s: %s (names are those of the model line); nothing changed, "
                 "training goes on" % ("s" if len(names) > 1 else "", ", ".join(sorted(names)))))
