@@ -7,6 +7,11 @@ The recipe: freeze the embeddings and the lower encoder layers, train the upper 
 classifier; in finetop, unfreeze more (or freeze some) while it trains — the callback applies the
 change between optimizer steps.
 
+Several processes, unchanged: ``torchrun --nproc_per_node=2 assets/examples/finetune_transformers.py``
+(the Trainer uses DDP; gloo on CPU). Rank 0 writes the run and reads control.json; every rank
+applies each toggle at the same step. ``FINETOP_REPLICA_CHECK=1`` makes each rank print
+``replica-check rank=R epoch=E checksum=X`` at every epoch end.
+
 No download: the model is a tiny BERT built from a config, and the data is made-up sentences with
 a word-level vocabulary. Where you can download, use a pretrained model and its tokenizer instead:
 

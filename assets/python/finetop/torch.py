@@ -742,11 +742,13 @@ class Tracker:
         control: read control.json (default True).
         control_interval: seconds between control.json checks in ``batch()``.
         hold_norm_stats: keep frozen BatchNorm-like layers in eval mode (default True).
+        sync_every: under several processes, meet rank 0's decision every N ``batch()`` calls
+            (default 1; each meeting is one tiny broadcast, a host sync on GPUs with nccl).
     """
 
     def __init__(self, model, optimizer=None, run_dir=None, hparams=None, loss=None,
                  example_input=None, control=True, batch_interval=0.1, control_interval=0.5,
-                 framework="pytorch", scheduler=None, hold_norm_stats=True):
+                 framework="pytorch", scheduler=None, hold_norm_stats=True, sync_every=1):
         if scheduler is not None and not isinstance(scheduler, (list, tuple)):
             scheduler = [scheduler]
         self.log = open_log(run_dir, batch_interval=batch_interval)
@@ -757,6 +759,9 @@ class Tracker:
         self.optimizer = optimizer
         self.control = self.steering.control
         self.control_interval = control_interval
+        self.sync_every = max(1, int(sync_every))
+        self._due = False
+        self._calls = 0
         self.global_step = 0
         self.current_epoch = 0
         self._last_control = 0.0
@@ -799,11 +804,17 @@ class Tracker:
             self.current_epoch = int(epoch)
         self.log.batch(self.current_epoch, self.global_step, loss, metrics)
         now = time.monotonic()
-        due = now - self._last_control >= self.control_interval
-        if due:
+        if now - self._last_control >= self.control_interval:
             self._last_control = now
-        if due or self.steering.distributed:  # every rank meets rank 0 at every step
-            self.step(poll=due)
+            self._due = True
+        self._calls += 1
+        if self.steering.distributed:  # every rank meets rank 0 at the same calls
+            if self._calls % self.sync_every == 0:
+                self.step(poll=self._due)
+                self._due = False
+        elif self._due:
+            self.step()
+            self._due = False
         return self.should_stop
 
     def epoch(self, loss=None, val_loss=None, epoch=None, time=None, **metrics):
