@@ -120,7 +120,7 @@ def main():
 
     callback = FinetopTrainerCallback(run_dir=args.run_dir)
     training_args = transformers.TrainingArguments(
-        output_dir=args.output_dir or os.path.join(callback.run_dir, "trainer"),
+        output_dir=args.output_dir or os.path.join(callback.run_dir or "runs", "trainer"),
         num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=args.batch_size, learning_rate=args.learning_rate,
         eval_strategy="epoch", logging_steps=5, save_strategy="no", report_to=[], use_cpu=True,

@@ -486,7 +486,8 @@ def ranks_info():
 
 
 class NullLog:
-    """The run log of a rank other than global rank 0: writes nothing (one writer per run)."""
+    """The run log of a rank other than global rank 0: writes nothing (one writer per run).
+    ``dir`` is the run directory when it was given (argument or ``$FINETOP_RUN_DIR``), else None."""
 
     def __init__(self, run_dir=None):
         self.dir = run_dir
@@ -518,8 +519,8 @@ def open_log(run_dir=None, batch_interval=0.1, rank=None):
     """A RunLog on global rank 0, a NullLog on the others."""
     if rank is None:
         rank = dist_rank_world()[0]
-    if rank != 0:
-        return NullLog(run_dir)
+    if rank != 0:  # rank 0 may pick runs/<timestamp>: the others don't need to know it
+        return NullLog(run_dir or os.environ.get("FINETOP_RUN_DIR") or None)
     return RunLog(run_dir, batch_interval=batch_interval)
 
 
