@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 
-/// `finetop init keras|torch|transformers`: writes a ready example training script (copied from
+/// `finetop init keras|torch|transformers|lightning`: writes a ready example training script (copied from
 /// `assets/examples/`, pointed at the helpers in `assets/python/`) and says which lines to add to
 /// an existing script.
 struct InitCommand: ParsableCommand {
@@ -9,12 +9,13 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Write a ready example training script for a framework, and show the lines to add to your own.",
         discussion: """
-            Frameworks: keras (Keras 3, any backend), torch (PyTorch), transformers (Hugging Face Trainer).
+            Frameworks: keras (Keras 3, any backend), torch (PyTorch), transformers (Hugging Face Trainer),
+            lightning (PyTorch Lightning).
             The script uses finetop's Python helpers from this checkout's assets/python (or install them
             with `pip install assets/python`). Run it with `finetop run -- python train.py`.
             """)
 
-    @Argument(help: "keras, torch or transformers.") var framework: InitFramework
+    @Argument(help: "keras, torch, transformers or lightning.") var framework: InitFramework
     @Option(name: [.short, .long], help: "Where to write the script (default: train.py; - prints it).") var output: String = "train.py"
     @Flag(help: "Replace the output file if it exists.") var force = false
 
@@ -49,7 +50,7 @@ struct InitCommand: ParsableCommand {
 }
 
 enum InitFramework: String, CaseIterable, ExpressibleByArgument {
-    case keras, torch, transformers
+    case keras, torch, transformers, lightning
 
     static let names = allCases.map(\.rawValue)
 
@@ -59,6 +60,7 @@ enum InitFramework: String, CaseIterable, ExpressibleByArgument {
         case "keras", "tf.keras", "tensorflow": self = .keras
         case "torch", "pytorch": self = .torch
         case "transformers", "huggingface", "hf": self = .transformers
+        case "lightning", "pytorch-lightning", "pytorch_lightning", "pl": self = .lightning
         default: return nil
         }
     }
@@ -68,6 +70,7 @@ enum InitFramework: String, CaseIterable, ExpressibleByArgument {
         case .keras: "finetune_keras.py"
         case .torch: "finetune_torch.py"
         case .transformers: "finetune_transformers.py"
+        case .lightning: "finetune_lightning.py"
         }
     }
 
@@ -76,6 +79,7 @@ enum InitFramework: String, CaseIterable, ExpressibleByArgument {
         case .keras: "the Keras tutorial's fine-tuning in a minute on CPU: a small conv base pre-trained in the script on digits 0-4, then fine-tuned on 5-9 (needs keras, jax or another backend, scikit-learn; the docstring says which layer to unfreeze when)"
         case .torch: "a small CNN fine-tuning on scikit-learn's digits with finetop's PyTorch tracker (needs torch, scikit-learn)"
         case .transformers: "a tiny BERT classifier with the Hugging Face Trainer and finetop's callback (needs torch, transformers, accelerate)"
+        case .lightning: "the PyTorch example's CNN as a LightningModule with finetop's callback; `--devices 2` runs it with strategy=\"ddp\" (needs torch, lightning, scikit-learn)"
         }
     }
 
@@ -97,6 +101,11 @@ enum InitFramework: String, CaseIterable, ExpressibleByArgument {
                 "from finetop.transformers import FinetopTrainerCallback",
                 "trainer = Trainer(..., callbacks=[FinetopTrainerCallback()])",
             ]
+        case .lightning:
+            [
+                "from finetop.lightning import FinetopCallback",
+                "trainer = pl.Trainer(..., callbacks=[FinetopCallback()])",
+            ]
         }
     }
 
@@ -110,6 +119,9 @@ enum InitFramework: String, CaseIterable, ExpressibleByArgument {
                 + "`if tracker.epoch(loss=..., val_loss=..., accuracy=...): break` per epoch, and tracker.end() at the end."
         case .transformers:
             "Set eval_strategy=\"epoch\" for validation curves and logging_steps (e.g. 10) for batch curves."
+        case .lightning:
+            "Log \"train_loss\"/\"val_loss\" (and accuracies) with self.log(..., on_epoch=True); the callback adds the\n"
+                + "layers you unfreeze to the first optimizer and its schedulers, and works under strategy=\"ddp\"."
         }
     }
 
@@ -161,12 +173,20 @@ enum HelperAssets {
     }
 
     /// Replaces the example's `_HELPERS = …` line (which finds assets/python relative to the
-    /// example) by the absolute helpers path, so the written script works wherever it is.
+    /// example) by the absolute helpers path, and its `_HERE = …` line (the examples folder, for an
+    /// example that imports another, as the Lightning one imports the PyTorch one's model) by the
+    /// absolute examples path, so the written script works wherever it is.
     static func pointAtHelpers(_ text: String, helpers: String) -> String {
+        let examples = URL(fileURLWithPath: helpers).deletingLastPathComponent().appendingPathComponent("examples").path
+        func literal(_ path: String) -> String {
+            "\"" + path.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
         var lines = text.components(separatedBy: "\n")
         if let i = lines.firstIndex(where: { $0.hasPrefix("_HELPERS = ") }) {
-            let escaped = helpers.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            lines[i] = "_HELPERS = \"\(escaped)\"  # finetop's Python helpers (written by `finetop init`)"
+            lines[i] = "_HELPERS = \(literal(helpers))  # finetop's Python helpers (written by `finetop init`)"
+        }
+        if let i = lines.firstIndex(where: { $0.hasPrefix("_HERE = ") }) {
+            lines[i] = "_HERE = \(literal(examples))  # finetop's examples (written by `finetop init`)"
         }
         return lines.joined(separator: "\n")
     }

@@ -6,6 +6,7 @@ beyond the framework you use:
     from finetop.keras import FinetopCallback, fit        # Keras 3, any backend
     from finetop.torch import Tracker                     # PyTorch, from your own loop
     from finetop.transformers import FinetopTrainerCallback   # Hugging Face Trainer
+    from finetop.lightning import FinetopCallback         # PyTorch Lightning (also DDP)
 
 The run directory is ``$FINETOP_RUN_DIR`` (``finetop run -- python train.py`` sets it), or the
 directory you pass, or ``runs/<timestamp>``. Nothing in control.json can stop or hang training:
