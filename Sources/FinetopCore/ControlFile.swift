@@ -103,7 +103,7 @@ public struct ControlFile: Sendable, Equatable {
     /// `change.atLeast - 1`, and replaces the file atomically. Returns what was written.
     /// A control.json that cannot be read (malformed, a FIFO, a link) is replaced, never followed.
     public static func update(in directory: String, _ change: ControlChange,
-                              lockTimeout: Double = 2) throws(ReadError) -> ControlFile {
+                              lockTimeout: Double = 5) throws(ReadError) -> ControlFile {
         let lock = try FileSystem.ExclusiveLock(path: lockPath(in: directory), timeout: lockTimeout)
         defer { lock.release() }
         var current: ControlFile?

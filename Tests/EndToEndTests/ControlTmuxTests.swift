@@ -104,6 +104,92 @@ struct ControlTmuxTests {
     }
 }
 
+/// A real PyTorch job (the finetop.torch helper) steered by two dashboards at once: every change
+/// of every round reaches the job, which acknowledges each merged revision.
+let twoLayerTorchJob = #"""
+import os, time, torch
+from torch import nn
+from finetop.torch import Tracker
+d = os.environ["FINETOP_RUN_DIR"]
+torch.manual_seed(0)
+model = nn.Sequential()
+model.add_module("a", nn.Linear(4, 4))
+model.add_module("b", nn.Linear(4, 2))
+for p in model.a.parameters():
+    p.requires_grad_(False)
+opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
+tracker = Tracker(model, opt, hparams={"epochs": 100000}, control_interval=0.02)
+x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+epoch = 0
+while not os.path.exists(os.path.join(d, "go")):
+    for _ in range(5):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        tracker.batch(loss=loss.item())
+        time.sleep(0.01)
+    tracker.epoch(loss=loss.item())
+    epoch += 1
+tracker.end()
+"""#
+
+@Suite(.serialized, .enabled(if: Binary.tmuxAvailable, "needs tmux"),
+       .enabled(if: TorchProbe.available, "PyTorch is not installed in FINETOP_PYTHON: the real-PyTorch job test is skipped"))
+struct TwoDashboardsOneJobTmuxTests {
+    @Test func everyChangeOfTwoDashboardsReachesTheJob() throws {
+        let dir = temporaryRunPath("finetop-two-dash")
+        let script = try JobPython.script(twoLayerTorchJob, name: "twodash")
+        defer {
+            for pid in jobProcesses(script) { kill(pid, SIGKILL) }
+            try? FileManager.default.removeItem(atPath: dir)
+            try? FileManager.default.removeItem(atPath: script)
+        }
+        let python = try #require(JobPython.path)
+        let job = try TmuxSession(width: 100, height: 10)
+        try job.run("FINETOP_RUN_DIR=\(dir) PYTHONPATH=\(CLI.packageRoot)/assets/python \(python) \(script)")
+        try waitUntil("the job's model line", timeout: 60) { FileManager.default.fileExists(atPath: dir + "/events.jsonl") }
+        let a = try TmuxSession(width: 120, height: 40)
+        let b = try TmuxSession(width: 120, height: 40)
+        try a.run("\(Binary.path) watch \(dir)")
+        try b.run("\(Binary.path) watch \(dir)")
+        try a.waitFor(text: "Layers 2", timeout: 30)
+        try b.waitFor(text: "Layers 2", timeout: 30)
+        try b.keys("j")   // A on `a` (frozen), B on `b` (trainable)
+        for round in 1...10 {
+            try a.keys("Space")
+            try b.keys("Space")
+            let wantA = round % 2 == 1, wantB = round % 2 == 0
+            try waitUntil("round \(round): both changes in control.json") {
+                let f = try? ControlFile.read(from: dir)
+                return f?.trainable["a"] == wantA && f?.trainable["b"] == wantB
+            }
+            let revision = try #require(try ControlFile.read(from: dir)).revision
+            #expect(revision == 2 * round)
+            // The job answers that revision (or a later one) and its model line has both flags.
+            try waitUntil("round \(round): the job applied revision \(revision)", timeout: 20) {
+                let reader = EventsReader(path: dir + "/events.jsonl", format: .runDirectory)
+                guard (try? reader.poll()) != nil else { return false }
+                let run = reader.run
+                let layers = run.model?.layers ?? []
+                return (run.acks.map(\.revision).max() ?? -1) >= revision
+                    && layers.first { $0.name == "a" }?.trainable == wantA
+                    && layers.first { $0.name == "b" }?.trainable == wantB
+            }
+        }
+        let reader = EventsReader(path: dir + "/events.jsonl", format: .runDirectory)
+        try reader.poll()
+        let acked = reader.run.acks.map(\.revision)
+        #expect(acked == acked.sorted() && Set(acked).count == acked.count, "revisions strictly increase: \(acked)")
+        #expect(!reader.run.acks.contains { $0.status == .rejected })
+        _ = FileManager.default.createFile(atPath: dir + "/go", contents: nil)
+        try a.keys("q")
+        try b.keys("q")
+        try a.waitFor(text: "FINETOP-EXITED 0")
+        try b.waitFor(text: "FINETOP-EXITED 0")
+    }
+}
+
 /// `finetop run` and a job that will not end: the whole process group is signalled, with the
 /// delays said on screen.
 @Suite(.serialized, .enabled(if: Binary.tmuxAvailable && JobPython.available, "needs tmux and python3"))
@@ -168,4 +254,12 @@ func jobProcesses(_ text: String) -> [Int32] {
         let cmd = (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")).map { String(decoding: $0, as: UTF8.self) } ?? ""
         return !cmd.contains("finetop run") && !cmd.contains(Binary.path)
     }
+}
+
+/// Whether the project's Python can import torch (probed once).
+enum TorchProbe {
+    static let available: Bool = {
+        guard let python = JobPython.path else { return false }
+        return Spawn.run([python, "-c", "import torch"]).status == 0
+    }()
 }

@@ -34,7 +34,7 @@ import Testing
             Thread.detachNewThread {
                 for k in 0..<200 {
                     do {
-                        let f = try ControlFile.update(in: d, ControlChange(trainable: ["\(writer)\(k)": k % 2 == 0], atLeast: 1))
+                        let f = try ControlFile.update(in: d, ControlChange(trainable: ["\(writer)\(k)": k % 2 == 0], atLeast: 1), lockTimeout: 60)
                         log.lock.lock(); log.revisions.append(f.revision); log.lock.unlock()
                     } catch {
                         log.lock.lock(); log.failures.append("\(error)"); log.lock.unlock()
@@ -63,7 +63,7 @@ import Testing
             let pid = fork()
             if pid == 0 {
                 for k in 0..<100 {
-                    if (try? ControlFile.update(in: dir, ControlChange(trainable: ["p\(writer)_\(k)": true]))) == nil { _exit(1) }
+                    if (try? ControlFile.update(in: dir, ControlChange(trainable: ["p\(writer)_\(k)": true]), lockTimeout: 60)) == nil { _exit(1) }
                 }
                 _exit(0)
             }
