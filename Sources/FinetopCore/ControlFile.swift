@@ -118,7 +118,9 @@ public struct ControlFile: Sendable, Equatable {
                 unreadableRevision = r
             }
         }
-        var next = current ?? ControlFile()
+        // An unreadable file's flags are unknown here: start from what this dashboard last saw, so
+        // replacing a broken file loses no toggle it knew of.
+        var next = current ?? ControlFile(trainable: change.known)
         for (name, flag) in change.trainable { next.trainable[name] = flag }
         if let stop = change.stop {
             next.stop = stop
@@ -145,11 +147,16 @@ public struct ControlChange: Sendable, Equatable {
     public var stopRunID: String?
     /// The lowest revision this write may take (above what this dashboard last wrote and the job acknowledged).
     public var atLeast: Int
+    /// The flags this dashboard knows control.json holds: the base when the file on disk cannot be
+    /// read (malformed, a FIFO, a link) and is replaced.
+    public var known: [String: Bool]
 
-    public init(trainable: [String: Bool] = [:], stop: Bool? = nil, stopRunID: String? = nil, atLeast: Int = 1) {
+    public init(trainable: [String: Bool] = [:], stop: Bool? = nil, stopRunID: String? = nil, atLeast: Int = 1,
+                known: [String: Bool] = [:]) {
         self.trainable = trainable
         self.stop = stop
         self.stopRunID = stopRunID
         self.atLeast = atLeast
+        self.known = known
     }
 }

@@ -137,8 +137,8 @@ public enum Dashboard {
                         send(.controlWritten(file, change))
                     } catch {
                         send(.controlFailed(error.problem, change))
-                        // Show what really is on disk, not what could not be written.
-                        send(.controlRead(try? ControlFile.read(from: dir)))
+                        // Show what really is on disk, not what could not be written (when it can be read).
+                        do { send(.controlRead(try ControlFile.read(from: dir))) } catch {}
                     }
                 case .quit:
                     state.shouldQuit = true

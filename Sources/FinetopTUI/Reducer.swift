@@ -93,7 +93,18 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
             s.message?.text = m.text.replacing("revision \(change.atLeast)", with: "revision \(file.revision)")
         }
     case .controlFailed(let why, let change):
-        for (name, want) in change.trainable { s.control.failed[name] = FailedToggle(want: want, reason: why) }
+        // Back to what control.json held before: the failed flags are not there (the loop also
+        // re-reads the file when it can).
+        for (name, want) in change.trainable {
+            s.control.failed[name] = FailedToggle(want: want, reason: why)
+            s.control.desired[name] = change.known[name]
+            s.control.changedAt[name] = change.known[name] == nil ? nil : change.atLeast - 1
+        }
+        if change.stop == true {
+            s.control.stop = false
+            s.control.stopAt = nil
+            s.control.stopRunID = nil
+        }
         let what: String
         if change.trainable.isEmpty {
             what = change.stop == true ? "the stop was not sent" : "the stop was not cleared"
@@ -315,6 +326,7 @@ private func setTrainable(_ s: inout AppState, _ change: [String: Bool], describ
         return []
     }
     let revision = max(s.control.revision, s.lastAckedRevision) + 1
+    let known = s.control.desired
     for (name, flag) in change {
         s.control.desired[name] = flag
         s.control.changedAt[name] = revision
@@ -327,7 +339,7 @@ private func setTrainable(_ s: inout AppState, _ change: [String: Bool], describ
     } else {
         s.message = StatusMessage("\(describe) · pending (revision \(revision))")
     }
-    return [.writeControl(ControlChange(trainable: change, atLeast: revision))]
+    return [.writeControl(ControlChange(trainable: change, atLeast: revision, known: known))]
 }
 
 /// A stop is meant for one job: once that job has ended, take it back so it cannot stop the
@@ -341,7 +353,7 @@ private func clearStopOfEndedJob(_ s: inout AppState) -> [Effect] {
     s.control.stopAt = nil
     s.control.stopRunID = nil
     s.control.revision = revision
-    return [.writeControl(ControlChange(stop: false, atLeast: revision))]
+    return [.writeControl(ControlChange(stop: false, atLeast: revision, known: s.control.desired))]
 }
 
 private func stopJob(_ s: inout AppState) -> [Effect] {
@@ -360,7 +372,7 @@ private func stopJob(_ s: inout AppState) -> [Effect] {
         s.job?.stopAskedAt = s.now
         s.message?.text += "; s again sends Ctrl-C"
     }
-    return [.writeControl(ControlChange(stop: true, stopRunID: runID, atLeast: revision))]
+    return [.writeControl(ControlChange(stop: true, stopRunID: runID, atLeast: revision, known: s.control.desired))]
 }
 
 /// Ctrl-C for the job the dashboard started: SIGINT to its process group, once.

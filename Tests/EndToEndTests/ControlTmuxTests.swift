@@ -62,6 +62,31 @@ struct ControlTmuxTests {
         try t.waitFor(text: "FINETOP-EXITED 0")
     }
 
+    @Test func aFifoAtControlJsonNeverBlocksTheDashboardAtStartOrOnReRead() throws {
+        let (dir, _) = try makeRunDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(mkfifo(dir + "/control.json", 0o644) == 0)
+        let t = try TmuxSession(width: 120, height: 40)
+        try t.run("\(Binary.path) watch \(dir)")
+        let started = try t.waitFor(text: "Layers 6")
+        #expect(started.contains("FIFO"), "the start says why control.json is ignored")
+        // Replaced by a regular file, then by a FIFO again while the dashboard runs: re-read, never blocked on.
+        try FileManager.default.removeItem(atPath: dir + "/control.json")
+        try ControlFile(revision: 3, trainable: ["conv": true]).write(to: dir)
+        try t.waitFor(text: "1 pending")
+        // (Renamed over it: a control.json that is gone for a moment would mean "no flags".)
+        #expect(mkfifo(dir + "/fifo", 0o644) == 0)
+        #expect(rename(dir + "/fifo", dir + "/control.json") == 0)
+        try t.waitFor(text: "FIFO")
+        // A toggle replaces the FIFO with a regular control.json (rename, never opened for writing).
+        try t.keys("j", "j", "j", "j", "Space")
+        try waitUntil("control.json replaced") { (try? ControlFile.read(from: dir))?.trainable["dense"] == false }
+        #expect(try ControlFile.read(from: dir)?.trainable["conv"] == true, "the flag read before the FIFO is kept")
+        #expect(try ControlFile.read(from: dir)?.revision ?? 0 > 3)
+        try t.keys("q")
+        try t.waitFor(text: "FINETOP-EXITED 0")
+    }
+
     /// The terminal modes after the dashboard is gone, as `stty` reports them.
     func ttyModes(_ t: TmuxSession) throws -> String {
         try t.type("clear; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo MODES-END")

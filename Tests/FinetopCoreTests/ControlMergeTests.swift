@@ -97,6 +97,14 @@ import Testing
         #expect(f.trainable == ["b": true])
     }
 
+    @Test func aFileThatCannotBeReadIsReplacedFromWhatTheDashboardKnew() throws {
+        #expect(mkfifo(dir + "/control.json", 0o644) == 0)
+        let f = try ControlFile.update(in: dir, ControlChange(trainable: ["b": true], atLeast: 4, known: ["a": true, "b": false]))
+        #expect(f.trainable == ["a": true, "b": true])
+        #expect(f.revision == 4)
+        #expect(try ControlFile.read(from: dir) == f)
+    }
+
     @Test func aLinkAtTheLockFileIsNeverFollowed() throws {
         let target = makeTempDir("lock-victim") + "/x"
         try "keep".write(toFile: target, atomically: false, encoding: .utf8)

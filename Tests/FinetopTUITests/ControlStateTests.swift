@@ -46,8 +46,7 @@ import FinetopCore
     @Test func aFailedWriteShowsAsFailedWithTheReasonNotPending() {
         let (s, effects) = TestRuns.press(start, [.char("j"), .char(" ")])
         let c = change(effects) ?? ControlChange()
-        var failed = reduce(s, .controlFailed("cannot write: the file size limit (ulimit -f) is exceeded (EFBIG)", c)).0
-        failed = reduce(failed, .controlRead(nil)).0
+        let failed = reduce(s, .controlFailed("cannot write: the file size limit (ulimit -f) is exceeded (EFBIG)", c)).0
         #expect(failed.pendingCount == 0)
         #expect(failed.failedToggle(failed.layers[1])?.want == true)
         #expect(failed.message?.kind == .error)
@@ -63,6 +62,16 @@ import FinetopCore
         let ok = reduce(retried, .controlWritten(ControlFile(revision: 1, trainable: ["Conv1": true]), change(e2) ?? ControlChange())).0
         #expect(ok.failedToggle(ok.layers[1]) == nil)
         #expect(ok.pendingCount == 1)
+    }
+
+    @Test func aFailedWriteKeepsTheEarlierPendingChangeOfThatLayer() throws {
+        // Conv1 unfrozen (written), then frozen again: that second write fails.
+        let (first, e1) = TestRuns.press(start, [.char("j"), .char(" ")])
+        let written = reduce(first, .controlWritten(ControlFile(revision: 1, trainable: ["Conv1": true]), try #require(change(e1)))).0
+        let (second, e2) = TestRuns.press(written, [.char(" ")])
+        let failed = reduce(second, .controlFailed("disk full", try #require(change(e2)))).0
+        #expect(failed.control.desired == ["Conv1": true])
+        #expect(failed.pendingFlag(failed.layers[1]) == true, "revision 1 is still in control.json, not applied yet")
     }
 
     @Test func aToggleAfterTheJobEndedSaysWhenItApplies() {
