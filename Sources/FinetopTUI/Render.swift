@@ -513,9 +513,8 @@ enum HelpOverlay {
         ("Ctrl-L", "repaint the screen"),
         ("q  Ctrl-C", "quit"),
         ("", ""),
-        ("Y N P -", "trainable, frozen, partly trainable, no weights"),
+        ("Y N P - s", "trainable, frozen, partly, no weights; s: norm stats fixed"),
         ("Y* N* Y!", "pending: in control.json, not applied; !: not written"),
-        ("Ys Ns", "a norm layer whose running statistics are held fixed"),
     ]
 
     static func draw(_ s: AppState, _ buf: inout ScreenBuffer) {
