@@ -75,6 +75,39 @@ struct EarlyStoppingRow {
     }
 }
 
+/// The evaluation report: both corpora scored, printed, and written into Corpus/SUMMARY.md between
+/// markers when `FINETOP_SUMMARY=1` (so an ordinary test run never edits the tree).
+@Suite struct CorpusReportTests {
+    static let begin = "<!-- diagnosis-evaluation:begin -->"
+    static let end = "<!-- diagnosis-evaluation:end -->"
+
+    static func scorecards(baseline: Bool = false) throws -> [Scorecard] {
+        let rules = baseline ? " — baseline rules (before issue 17)" : " — current rules"
+        return [try Scorecard.score("Public corpus (public/manifest.json)" + rules, try Corpora.publicCurves(), baseline: baseline),
+                try Scorecard.score("Generated corpus (labels.json)" + rules, try Corpora.generated(), baseline: baseline)]
+    }
+
+    @Test func reportScoresBothCorpora() throws {
+        let cards = try Self.scorecards()
+        let baseline = try Self.scorecards(baseline: true)
+        let text = (cards + baseline).map(\.markdown).joined(separator: "\n")
+        print(text)
+        if ProcessInfo.processInfo.environment["FINETOP_SUMMARY"] == "1" {
+            let path = Corpora.directory + "SUMMARY.md"
+            var summary = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            if let a = summary.range(of: Self.begin), let b = summary.range(of: Self.end) {
+                summary.removeSubrange(a.lowerBound..<b.upperBound)
+            }
+            if !summary.hasSuffix("\n") { summary += "\n" }
+            summary += Self.begin + "\n## Diagnosis evaluation (current rules, then the baseline rules before issue 17)\n\nWritten by `FINETOP_SUMMARY=1 swift test --filter CorpusReportTests`.\n\n"
+                + text + Self.end + "\n"
+            try summary.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        let generated = try #require(cards.last)
+        #expect(!generated.results.isEmpty)
+    }
+}
+
 @Suite struct CorpusEvaluationTests {
     @Test(.enabled(if: CorpusEvaluation.hasLabels))
     func agreesWithTheCorpusLabelsOnNinetyPercentOfClearCurves() throws {
