@@ -13,6 +13,8 @@ struct LabeledCurve {
     var numClasses: Int?
     /// The epoch (0-based) the labeler saw overfitting begin, when the corpus says.
     var onsetEpoch: Int?
+    /// A target the run would carry (`target` in its hparams), for scoring with avoidable bias.
+    var target = Target()
 
     /// The run as the diagnosis sees it, with the class count the corpus knows (as a run line would carry it).
     func load() throws -> Run {
@@ -44,6 +46,13 @@ struct CurveResult {
         return (2..<runs.count).contains { runs[$0] == runs[$0 - 2] }
     }
 
+    /// "fit×12 overfitting×3 fit×5": the per-epoch labels as runs.
+    var sequence: String {
+        var runs: [(FitLabel, Int)] = []
+        for l in history { if runs.last?.0 == l { runs[runs.count - 1].1 += 1 } else { runs.append((l, 1)) } }
+        return runs.map { "\($0.0.rawValue)×\($0.1)" }.joined(separator: " ")
+    }
+
     var everOverfitting: Bool { history.contains(.overfitting) }
 
     /// The first index of the last stretch of overfitting (nil if the run does not end on it),
@@ -62,6 +71,24 @@ enum Corpora {
     /// The generated corpus (labels.json): groups are the tasks (one script made them all, so a task
     /// — a dataset, split and training subset — is the closest thing to a project); the public curves
     /// in it are grouped by their repository.
+    /// The generated corpus with each task's reference run as the target: its best val accuracy
+    /// (classification) or val_loss (regression), from references.json.
+    static func generatedWithTargets() throws -> [LabeledCurve] {
+        let url = URL(fileURLWithPath: directory + "references.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { return [] }
+        let refs = try JSONParser.parse(try Data(contentsOf: url))
+        let list = try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: directory + "labels.json"))).array ?? []
+        let tasks = Dictionary(list.compactMap { e in e["file"]?.string.flatMap { f in e["task"]?.string.map { (f, $0) } } },
+                               uniquingKeysWith: { a, _ in a })
+        return try generated().map { c in
+            var c = c
+            if let task = tasks[c.id], let ref = refs[task] {
+                c.target = Target(accuracy: ref["val_acc"]?.double, loss: ref["val_acc"] == nil ? ref["val_loss"]?.double : nil)
+            }
+            return c
+        }
+    }
+
     static func generated() throws -> [LabeledCurve] {
         let url = URL(fileURLWithPath: directory + "labels.json")
         guard FileManager.default.fileExists(atPath: url.path) else { return [] }
@@ -115,7 +142,7 @@ enum Corpora {
             let history = Baseline.history(run)
             return CurveResult(curve: curve, final: (history.last ?? .tooEarly).rawValue, history: history, valLoss: valLoss)
         }
-        let report = Diagnoser.diagnose(run, thresholds: t)
+        let report = Diagnoser.diagnose(run, thresholds: t, target: curve.target)
         return CurveResult(curve: curve, final: report.current.label.rawValue, history: report.history.map(\.label),
                            valLoss: valLoss)
     }
@@ -232,7 +259,7 @@ struct Scorecard {
         if !misses.isEmpty {
             out += "Disagreements: " + misses.map { "`\($0.curve.id)` \($0.curve.label)→\($0.final)" }.joined(separator: ", ") + "\n\n"
         }
-        if !flapping.isEmpty { out += "Flapping: " + flapping.map { "`\($0.curve.id)`" }.joined(separator: ", ") + "\n\n" }
+        if !flapping.isEmpty { out += "Flapping: " + flapping.map { "`\($0.curve.id)` \($0.sequence)" }.joined(separator: ", ") + "\n\n" }
         if !falseOverfit.isEmpty { out += "Fit curves called overfitting at some epoch: " + falseOverfit.map { "`\($0.curve.id)`" }.joined(separator: ", ") + "\n\n" }
         out += "Onset of overfitting:\n\n" + onsetTable + "\n"
         return out
