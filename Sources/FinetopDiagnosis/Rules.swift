@@ -196,7 +196,8 @@ public enum Rules {
         guard let val = s.val, let train = s.train, let trainAtBest = s.trainAtValBest,
               train.recentLow < trainAtBest, let level = s.shape.valLevel else { return nil }
         let share = holding ? t.holdFraction : 1
-        guard val.sinceBest >= (holding ? 1 : t.overfitSinceBest) else { return nil }
+        // Once overfitting, a new best by a hair does not end it: the level must come back (below).
+        guard holding || val.sinceBest >= t.overfitSinceBest else { return nil }
         let bestLevel = s.shape.valBestLevel ?? val.best.value
         let rise = SeriesSignals.relative(level, to: bestLevel)
         guard rise >= share * t.overfitRise else { return nil }
@@ -205,7 +206,8 @@ public enum Rules {
             // A trend, not a wobble: Mann-Kendall at the 5% level once the noise is known, else a rising line.
             if s.shape.valNoise != nil, let z = s.shape.valTrendZ {
                 guard z > t.trendZ else { return nil }
-            } else if (s.shape.valSlopeSinceBest ?? 0) <= 0 {
+            } else if !s.shape.valRoseEveryEpochSinceBest {
+                // Too few epochs to know the noise: only a rise at every epoch since the best is a trend.
                 return nil
             }
         }
@@ -269,7 +271,9 @@ public enum Rules {
     public static func underfit(_ s: Signals, holding: Bool, _ t: Thresholds = Thresholds()) -> UnderfitKind? {
         if let o = overRegularized(s, t) { return .overRegularized(from: o.from, to: o.to) }
         // A plateau: held with the noise test alone once underfitting (not on the 5% rule).
-        let plateau = s.shape.trainPlateau || (holding && (s.shape.trainChangeLastThird ?? -1) >= -2 * t.noiseMultiple * (s.shape.trainNoise ?? 0))
+        // Entering needs both signs of a plateau; leaving needs both broken (the loss 5% below its
+        // mid-run value AND falling beyond twice its noise over the last third).
+        let plateau = s.shape.trainPlateau || (holding && (s.shape.trainBarelyLower || (s.shape.trainChangeLastThird ?? -1) >= -t.noiseMultiple * (s.shape.trainNoise ?? 0)))
         guard plateau else { return nil }
         if let target = s.target.accuracy, let train = s.bestTrainAccuracy {
             let variance = max(0, train - (s.bestValAccuracy ?? train))

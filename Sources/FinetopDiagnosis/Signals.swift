@@ -228,6 +228,8 @@ public struct Shape: Sendable, Equatable {
     public var valBestLevel: Double?
     /// Least-squares slope of val_loss from its best to now, per epoch (nil with under 2 points).
     public var valSlopeSinceBest: Double?
+    /// Every val_loss value since the best is higher than the one before it.
+    public var valRoseEveryEpochSinceBest = false
     /// Mann-Kendall z of the val_loss values after its best (the last 60 at most): above 1.645 is
     /// a rising trend at the 5% level (nil with under 3 values).
     public var valTrendZ: Double?
@@ -242,6 +244,8 @@ public struct Shape: Sendable, Equatable {
     /// The train loss has plateaued: under 5% lower than at the middle of the run, and not falling
     /// by more than twice its noise over the last third.
     public var trainPlateau = false
+    /// The train loss is less than 5% below its value at the middle of the run.
+    public var trainBarelyLower = false
     /// Change of the train loss over the last third by its least-squares line (negative: falling).
     public var trainChangeLastThird: Double?
     /// The train loss's ratio val_loss / loss now, and a third of the run ago.
@@ -273,6 +277,7 @@ public struct Shape: Sendable, Equatable {
             valBestLevel = val.values.count < 6 || around.count < 3 ? best.value : around[1]
             let since = Array(val.values[k...].suffix(100))
             valSlopeSinceBest = since.count >= 2 ? Self.slope(since) : nil
+            valRoseEveryEpochSinceBest = since.count >= 2 && zip(since, since.dropFirst()).allSatisfy { $0 < $1 }
             let after = Array(val.values[(k + 1)...].suffix(60))
             valTrendZ = after.count >= 3 ? Self.mannKendallZ(after) : nil
         }
@@ -303,6 +308,7 @@ public struct Shape: Sendable, Equatable {
         if let last = train.values.last, let middle = Self.lastValue(train, before: count / 2 + 1),
            let change = trainChangeLastThird, count >= 4 {
             let barelyLower = SeriesSignals.relative(last, to: middle) >= -0.05
+            trainBarelyLower = barelyLower
             let notFalling = change >= -2 * (trainNoise ?? 0)
             trainPlateau = barelyLower && notFalling
         }
