@@ -81,6 +81,25 @@ struct EarlyStoppingRow {
     static let begin = "<!-- diagnosis-evaluation:begin -->"
     static let end = "<!-- diagnosis-evaluation:end -->"
 
+    /// What the numbers below do and do not show.
+    static let notes = """
+        Read with care:
+        - No threshold is fitted: each is a convention (deepchecks' 0.1, a 2σ noise test, Mann-Kendall at 5%,
+          Keras patience), so the grouped cross-validation score equals the plain score. The harness fits
+          through `Scorecard.score(fit:)` per fold should a fitted threshold ever be added.
+        - The public corpus was labeled by `public/PROTOCOL.md`, written from the same issue 17 lessons the
+          rules follow (10% and 2× noise for a turn, a 10-point gap, a plateau for underfitting); agreement
+          there is agreement with those definitions, and the labeler never ran the classifier.
+        - The generated corpus calls a run underfitting when it is 10 points below its task's reference run;
+          the rules do not know the task and call a run still improving `fit` ("train longer"), so most of
+          its underfitting curves disagree by design. Giving the reference as a target does not change them:
+          they are still improving. Its turns were labeled without a noise test.
+        - Flapping counts any X→Y→X over the whole history, including long stretches (fit×30 between two
+          overfitting stretches of a run whose val_loss came back down).
+
+
+        """
+
     static func scorecards(baseline: Bool = false) throws -> [Scorecard] {
         let rules = baseline ? " — baseline rules (before issue 17)" : " — current rules"
         return [try Scorecard.score("Public corpus (public/manifest.json)" + rules, try Corpora.publicCurves(), baseline: baseline),
@@ -102,6 +121,7 @@ struct EarlyStoppingRow {
             }
             if !summary.hasSuffix("\n") { summary += "\n" }
             summary += Self.begin + "\n## Diagnosis evaluation (current rules, then the baseline rules before issue 17)\n\nWritten by `FINETOP_SUMMARY=1 swift test --filter CorpusReportTests`.\n\n"
+                + Self.notes
                 + text + Self.end + "\n"
             try summary.write(toFile: path, atomically: true, encoding: .utf8)
         }
