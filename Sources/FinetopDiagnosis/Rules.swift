@@ -194,7 +194,10 @@ public enum Rules {
     /// Nil until val_loss has turned; the train loss must be lower than at the val best.
     public static func turn(_ s: Signals, holding: Bool, _ t: Thresholds = Thresholds()) -> Turn? {
         guard let val = s.val, let train = s.train, let trainAtBest = s.trainAtValBest,
-              train.recentLow < trainAtBest, let level = s.shape.valLevel else { return nil }
+              let level = s.shape.valLevel else { return nil }
+        // Entering needs the curves parting (train still falling below where it was at the val best);
+        // a turn already shown is not undone by a noisy train loss.
+        guard holding || train.recentLow < trainAtBest else { return nil }
         let share = holding ? t.holdFraction : 1
         // Once overfitting, a new best by a hair does not end it: the level must come back (below).
         guard holding || val.sinceBest >= t.overfitSinceBest else { return nil }
