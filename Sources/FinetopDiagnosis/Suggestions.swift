@@ -82,7 +82,8 @@ struct AugmentationLayer: Equatable {
     var factor: Double?
 
     init?(_ text: String) {
-        guard let open = text.firstIndex(of: "(") ?? Optional(text.endIndex) else { return nil }
+        let open = text.firstIndex(of: "(") ?? text.endIndex
+        guard open > text.startIndex else { return nil }
         kind = String(text[..<open])
         factor = nil
         if let r = text.range(of: "factor=") {
@@ -179,7 +180,7 @@ enum Suggestions {
         guard top.count >= 2 else { return nil }
         let hidden = top[top.count - 2]
         guard hidden.className.contains("Dense") || hidden.className.contains("Linear") else { return nil }
-        return RunFacts.outputWidth(LayerTable(revision: 0, layers: [hidden])) ?? nil
+        return RunFacts.outputWidth(LayerTable(revision: 0, layers: [hidden]))
     }
 
     static func biggerModel(_ facts: RunFacts) -> Suggestion {
