@@ -219,7 +219,8 @@ public enum Rules {
 
     /// Train and val parted without a turn, with val no longer improving.
     public static func gap(_ s: Signals, holding: Bool, _ t: Thresholds = Thresholds()) -> Turn? {
-        guard s.hasValidation, !s.shape.valImproving else { return nil }
+        // A validation curve is val_loss or val accuracy: some logs carry only the accuracy.
+        guard s.hasValidation || s.valAccuracy != nil, !s.shape.valImproving else { return nil }
         let share = holding ? t.holdFraction : 1
         if let gap = s.shape.accuracyGap, let train = s.shape.meanTrainAccuracy {
             return gap >= share * t.generalizationGap && gap / max(train, 1e-9) >= share * t.generalizationGap ? .accuracyGap : nil

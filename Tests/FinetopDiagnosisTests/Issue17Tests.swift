@@ -46,6 +46,18 @@ import Testing
         #expect(Diagnoser.diagnose(run).current.label == .overfitting)
     }
 
+    /// (2) A log with val accuracy but no val_loss: the gap is still judged.
+    @Test func accuracyGapWithoutValLossIsOverfitting() {
+        var noise = TestRuns.Noise(state: 5)
+        let n = 40
+        let train = (0..<n).map { 0.1 + 0.6 * pow(0.9, Double($0)) }
+        let acc = (0..<n).map { min(1, 0.45 + 0.03 * Double($0)) }
+        var valAcc: [Double] = []
+        for _ in 0..<n { valAcc.append(0.46 + 0.04 * noise.next()) }
+        let report = Diagnoser.diagnose(TestRuns.run(loss: train, accuracy: acc, valAccuracy: valAcc))
+        #expect(report.current.label == .overfitting)
+    }
+
     /// (3) 7-class facial expressions at 0.63 and 27-class audio at 0.72, both curves still falling: fit, train longer.
     @Test func hardTasksStillImprovingAreFitNotUnderfitting() {
         for (classes, top) in [(7, 0.63), (27, 0.72)] {
