@@ -42,7 +42,7 @@ import Testing
 
     @Test func unknownFrameworkAndLabelAreUsageErrorsWithTheChoices() throws {
         let fw = try CLI.run(["init", "tensorflow2"])
-        #expect(fw.status == 2 && fw.stderr.hasPrefix("finetop: ") && fw.stderr.contains("'keras', 'torch' or 'transformers'"))
+        #expect(fw.status == 2 && fw.stderr.hasPrefix("finetop: ") && fw.stderr.contains("'keras', 'torch', 'transformers' or 'lightning'"))
         let label = try CLI.run(["diagnose", "--fail-on", "overfitting,bogus", CLI.fixture("keras_csvlogger_example.csv")])
         #expect(label.status == 2 && label.stderr.hasPrefix("finetop: ") && label.stderr.contains("'overfitting'"))
     }
