@@ -7,6 +7,11 @@ The recipe: freeze the embeddings and the lower encoder layers, train the upper 
 classifier; in finetop, unfreeze more (or freeze some) while it trains — the callback applies the
 change between optimizer steps.
 
+Several processes, unchanged: ``torchrun --nproc_per_node=2 assets/examples/finetune_transformers.py``
+(the Trainer uses DDP; gloo on CPU). Rank 0 writes the run and reads control.json; every rank
+applies each toggle at the same step. ``FINETOP_REPLICA_CHECK=1`` makes each rank print
+``replica-check rank=R epoch=E checksum=X`` at every epoch end.
+
 No download: the model is a tiny BERT built from a config, and the data is made-up sentences with
 a word-level vocabulary. Where you can download, use a pretrained model and its tokenizer instead:
 
@@ -14,9 +19,11 @@ a word-level vocabulary. Where you can download, use a pretrained model and its 
     model = AutoModelForSequenceClassification.from_pretrained("distilbert-base-uncased", num_labels=2)
 """
 import argparse
+import hashlib
 import os
 import random
 import sys
+import time
 
 # finetop's helpers: installed (`pip install assets/python`) or found in the checkout.
 _HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python")
@@ -62,6 +69,27 @@ class Sentences(torch.utils.data.Dataset):
         return self.items[i]
 
 
+class ReplicaCheck(transformers.TrainerCallback):
+    """With FINETOP_REPLICA_CHECK=1: each rank prints a checksum of all parameters at every epoch
+    end (equal on every rank when the replicas are bit-identical)."""
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        h = hashlib.sha256()
+        for name, p in sorted(model.named_parameters()):
+            h.update(name.encode())
+            h.update(p.detach().cpu().contiguous().numpy().tobytes())
+        print("replica-check rank=%d epoch=%d checksum=%s" % (args.process_index,
+              int(round(state.epoch)), h.hexdigest()[:16]), flush=True)
+
+
+class Pause(transformers.TrainerCallback):
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        time.sleep(self.seconds)
+
+
 def accuracy(eval_pred):
     logits, labels = eval_pred
     return {"accuracy": float((logits.argmax(-1) == labels).mean())}
@@ -76,6 +104,8 @@ def main():
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--run-dir", default=None, help="default: $FINETOP_RUN_DIR, else runs/<timestamp>")
+    p.add_argument("--epoch-pause", type=float, default=0.0,
+                   help="seconds to wait after each epoch (demos: time to toggle)")
     p.add_argument("--output-dir", default=None, help="the Trainer's output_dir (default: in the run dir)")
     args = p.parse_args()
 
@@ -90,7 +120,7 @@ def main():
 
     callback = FinetopTrainerCallback(run_dir=args.run_dir)
     training_args = transformers.TrainingArguments(
-        output_dir=args.output_dir or os.path.join(callback.run_dir, "trainer"),
+        output_dir=args.output_dir or os.path.join(callback.run_dir or "runs", "trainer"),
         num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=args.batch_size, learning_rate=args.learning_rate,
         eval_strategy="epoch", logging_steps=5, save_strategy="no", report_to=[], use_cpu=True,
@@ -98,7 +128,9 @@ def main():
     trainer = transformers.Trainer(
         model=model, args=training_args, train_dataset=Sentences(args.train, seed=1),
         eval_dataset=Sentences(args.val, seed=2), compute_metrics=accuracy,
-        callbacks=[callback])
+        callbacks=[callback]
+        + ([ReplicaCheck()] if os.environ.get("FINETOP_REPLICA_CHECK") == "1" else [])
+        + ([Pause(args.epoch_pause)] if args.epoch_pause else []))
     trainer.train()
     print(trainer.evaluate())
 

@@ -2,13 +2,15 @@
 
     from finetop.torch import Tracker
 
-    tracker = Tracker(model, optimizer, hparams={"batch_size": 64, "epochs": 20}, loss=loss_fn)
+    tracker = Tracker(model, optimizer, scheduler=scheduler, loss=loss_fn,
+                      hparams={"batch_size": 64, "epochs": 20})
     for epoch in range(20):
         for x, y in train_loader:
             optimizer.zero_grad()
             loss = loss_fn(model(x), y)
             loss.backward()
             optimizer.step()
+            scheduler.step()
             if tracker.batch(loss=loss):          # logs (throttled) and applies control.json
                 break
         if tracker.epoch(loss=train_loss, val_loss=val_loss, accuracy=acc, val_accuracy=val_acc):
@@ -17,21 +19,59 @@
 
 The ``model`` line lists every module that owns parameters (``named_modules()`` names such as
 ``features.0``), with ``params`` counted as torchinfo counts them (``p.numel()`` of the module's
-own parameters) and ``trainable_params`` the ones with ``requires_grad``. Buffers (BatchNorm's
-running mean/var) are not parameters and are not counted.
+own parameters), ``trainable_params`` the ones with ``requires_grad``, ``learnable_params`` (=
+``params``: every parameter of a module is one the optimizer would update if it trained),
+``partial: true`` when some but not all of the module's own parameters train, and
+``stats_frozen: true`` on a frozen norm layer whose running statistics finetop holds fixed.
+Buffers (BatchNorm's running mean/var) are not parameters and are not counted.
 
-control.json is applied between steps — in ``batch()`` (checked at most every
-``control_interval`` seconds), ``epoch()`` and ``step()``: a layer toggle calls
-``requires_grad_`` on that module's own parameters (or on a whole sub-tree when the name is a
-container such as ``features``), clears the gradients of newly frozen parameters, and adds newly
-unfrozen parameters the optimizer doesn't hold as a new param group (copying the first group's
-current settings, e.g. its learning rate), so they really get updated. ``stop: true`` makes
-``batch()``/``epoch()``/``should_stop`` return True; ``end()`` then says "stopped".
+What a toggle does (applied between steps — in ``batch()``, checked at most every
+``control_interval`` seconds, ``epoch()`` and ``step()``):
+
+- ``requires_grad_`` on that module's own parameters (or on a whole sub-tree when the name is a
+  container such as ``features``); gradients of newly frozen parameters are cleared.
+- Newly unfrozen parameters the optimizer doesn't hold are added as a new param group with the
+  current settings of the first group (its learning rate, momentum, weight decay…). A re-freeze
+  keeps them in the optimizer (a parameter without a gradient is not updated); a later unfreeze
+  reuses that group. Optimizer state (Adam moments) of a re-frozen parameter is kept.
+- Learning-rate schedulers follow the new group: every scheduler of ``torch.optim.lr_scheduler``
+  (and transformers' ``get_*_schedule_with_warmup``, which are ``LambdaLR``) bound to the
+  optimizer gets the new group's entry in its per-group lists (``base_lrs``, ``lr_lambdas``,
+  ``min_lrs``, ``max_lrs``, momentums…), copied from the first group's, so the new group follows
+  the first group's schedule from where it is. Pass ``scheduler=`` (one or a list; the reliable
+  way, e.g. for a scheduler of another library with per-group lists of these names); schedulers of
+  torch and transformers bound to the optimizer are also found by themselves when a group is
+  added (a scan of live objects, only at that moment).
+- BatchNorm (and every norm layer with running statistics): a frozen one is held in eval mode, as
+  Keras does for a non-trainable BatchNormalization: it normalizes with its running statistics and
+  does not update them, across ``model.train()`` calls (a forward pre-hook), until it is unfrozen.
+  ``hold_norm_stats=False`` turns this off (BatchNorm then keeps updating its statistics while its
+  weights are frozen, PyTorch's default). Norm layers without parameters (``affine=False``) are
+  never frozen by finetop.
+
+``stop: true`` makes ``batch()``/``epoch()``/``should_stop`` return True; ``end()`` then says
+"stopped". Nothing in control.json can stop training otherwise: a malformed file, an unknown
+layer name or any failure while applying it is acknowledged as rejected and training goes on.
+
+Several processes (``torchrun``, DistributedDataParallel): build the Tracker on every rank, with
+the DDP-wrapped model (or the module inside it), and call ``batch()``/``epoch()`` on every rank at
+the same points — never only on rank 0 (building it is a collective; so is every ``batch()``).
+Global rank 0 alone writes events.jsonl (the run line records ``world_size`` and ``ranks``) and
+reads control.json; its decision is broadcast through the job's process group, so every rank
+applies the same revision at the same step. After a toggle the DDP wrapper is rebuilt in place for
+the new trainable set (``rewrap_ddp``): newly trainable parameters are averaged like the others and
+frozen ones are not waited for, so the replicas stay identical. Toggles on a model sharded by FSDP
+or DeepSpeed are refused with a message; stop works everywhere.
 
 The run directory is ``$FINETOP_RUN_DIR`` (``finetop run -- python train.py`` sets it), else
 ``run_dir``, else ``runs/<timestamp>``.
 """
 
+import gc
+import inspect
+import json
+import os
+import socket
 import time
 
 import torch
@@ -39,13 +79,29 @@ import torch
 from .control import ControlError, ControlReader
 from .runlog import RunLog, to_number
 
-__all__ = ["Tracker", "module_rows", "model_layers", "apply_trainable", "ensure_optimizer_has"]
+__all__ = ["Tracker", "Steering", "module_rows", "model_layers", "apply_trainable",
+           "ensure_optimizer_has", "extend_schedulers", "find_schedulers", "NormStats"]
 
 _DROPOUT = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
+_NORM_BASE = getattr(torch.nn.modules.batchnorm, "_NormBase", torch.nn.modules.batchnorm._BatchNorm)
+_SCHEDULER_TYPES = tuple(t for t in (getattr(torch.optim.lr_scheduler, "LRScheduler", None),
+                                     getattr(torch.optim.lr_scheduler, "_LRScheduler", None),
+                                     getattr(torch.optim.lr_scheduler, "ReduceLROnPlateau", None))
+                         if t is not None)
+# Scheduler attributes holding one entry per param group (torch.optim.lr_scheduler).
+_PER_GROUP = ("base_lrs", "lr_lambdas", "min_lrs", "max_lrs", "base_momentums", "max_momentums",
+              "_last_lr")
 
 
 def _own_params(module):
     return list(module.parameters(recurse=False))
+
+
+def unwrap(model):
+    """The user's module inside a DistributedDataParallel (or DataParallel) wrapper."""
+    while isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
+        model = model.module
+    return model
 
 
 def module_rows(model):
@@ -54,23 +110,30 @@ def module_rows(model):
             if _own_params(m)]
 
 
-def model_layers(model, shapes=None):
+def model_layers(model, shapes=None, held=()):
     """The ``layers`` of a ``model`` line (all at depth 0: every parameter is owned by exactly one
-    listed module, so the rows add up to the model's totals)."""
+    listed module, so the rows add up to the model's totals). ``held``: the norm modules whose
+    statistics are held (``stats_frozen``)."""
     rows = []
     shapes = shapes or {}
     for name, m in module_rows(model):
         params = _own_params(m)
         trainable = [p for p in params if p.requires_grad]
-        rows.append({
+        row = {
             "name": name,
             "class": type(m).__name__,
             "shape": shapes.get(name, "?"),
             "params": int(sum(p.numel() for p in params)),
             "trainable_params": int(sum(p.numel() for p in trainable)),
+            "learnable_params": int(sum(p.numel() for p in params)),
             "trainable": bool(trainable),
             "depth": 0,
-        })
+        }
+        if 0 < len(trainable) < len(params):
+            row["partial"] = True
+        if m in held:
+            row["stats_frozen"] = True
+        rows.append(row)
     return rows
 
 
@@ -111,52 +174,198 @@ def output_shapes(model, example_input):
     return shapes
 
 
-def ensure_optimizer_has(optimizer, params):
-    """Adds the parameters of ``params`` the optimizer doesn't hold as one new param group with the
-    first group's current settings. Returns how many parameters were added."""
-    if optimizer is None:
-        return 0
-    held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+# -- optimizer and schedulers -----------------------------------------------------------------
+
+def _copy_settings(group, overrides=None):
+    g = {k: (v.clone() if isinstance(v, torch.Tensor) else v)
+         for k, v in group.items() if k != "params"}
+    g.update(overrides or {})
+    return g
+
+
+def ensure_optimizer_has(optimizer, params, no_decay=None):
+    """Adds the parameters of ``params`` the optimizer doesn't hold as new param groups with the
+    current settings of the first group. ``no_decay``: ids of parameters that get weight decay 0
+    (as the Hugging Face Trainer decides); they go to their own group, copied from the first
+    group whose weight decay is 0 if there is one. Returns [(new group index, template index)]."""
+    if optimizer is None or not optimizer.param_groups:
+        return []
+    groups = optimizer.param_groups
+    held = {id(p) for g in groups for p in g["params"]}
     missing, seen = [], set()
     for p in params:
         if id(p) not in held and id(p) not in seen:
             missing.append(p)
             seen.add(id(p))
     if not missing:
-        return 0
-    group = {k: v for k, v in optimizer.param_groups[0].items() if k != "params"} \
-        if optimizer.param_groups else {}
-    group["params"] = missing
-    optimizer.add_param_group(group)
-    return len(missing)
+        return []
+    if no_decay is None:
+        batches = [(missing, 0, {})]
+    else:
+        decay = [p for p in missing if id(p) not in no_decay]
+        exempt = [p for p in missing if id(p) in no_decay]
+        decay_t = next((i for i, g in enumerate(groups) if to_number(g.get("weight_decay"))), 0)
+        exempt_t = next((i for i, g in enumerate(groups) if "weight_decay" in g
+                         and to_number(g.get("weight_decay")) == 0), decay_t)
+        batches = [(decay, decay_t, {}), (exempt, exempt_t, {"weight_decay": 0.0})]
+    added = []
+    for ps, template, overrides in batches:
+        if not ps:
+            continue
+        group = _copy_settings(groups[template], overrides)
+        group["params"] = ps
+        optimizer.add_param_group(group)
+        added.append((len(optimizer.param_groups) - 1, template))
+    return added
 
 
-def apply_trainable(model, desired, optimizer=None):
+def find_schedulers(optimizer):
+    """The torch (and transformers) learning-rate schedulers alive in this process that are bound
+    to ``optimizer`` (a scan of the garbage collector's objects: call it rarely)."""
+    if optimizer is None or not _SCHEDULER_TYPES:
+        return []
+    groups = optimizer.param_groups
+    found = []
+    for o in gc.get_objects():
+        if issubclass(type(o), _SCHEDULER_TYPES):
+            opt = o.__dict__.get("optimizer") if hasattr(o, "__dict__") else None
+            if opt is not None and getattr(opt, "param_groups", None) is groups:
+                found.append(o)
+    return found
+
+
+def extend_schedulers(schedulers, optimizer, added):
+    """Gives every scheduler (and the schedulers inside ChainedScheduler/SequentialLR, or inside
+    accelerate's wrapper) an entry for each param group in ``added`` ([(new index, template
+    index)] from ``ensure_optimizer_has``), copied from the template group's entry."""
+    seen = set()
+
+    def extend(s):
+        inner = getattr(s, "scheduler", None)
+        if inner is not None and hasattr(inner, "optimizer"):
+            s = inner  # accelerate's AcceleratedScheduler
+        if s is None or id(s) in seen:
+            return
+        seen.add(id(s))
+        for child in getattr(s, "_schedulers", None) or []:
+            extend(child)
+        for attr in _PER_GROUP:
+            values = getattr(s, attr, None)
+            if not isinstance(values, list):
+                continue
+            for new, template in added:
+                if len(values) != new or template >= len(values):
+                    continue
+                v = optimizer.param_groups[new]["lr"] if attr == "_last_lr" else values[template]
+                values.append(v.clone() if isinstance(v, torch.Tensor) else v)
+
+    for s in schedulers:
+        extend(s)
+
+
+# -- norm layers with running statistics -------------------------------------------------------
+
+def _keep_eval(module, args):
+    module.training = False
+
+
+def _has_running_stats(m):
+    return isinstance(m, _NORM_BASE) and bool(getattr(m, "track_running_stats", False)) \
+        and getattr(m, "running_mean", None) is not None
+
+
+class NormStats:
+    """Holds frozen norm layers (BatchNorm, SyncBatchNorm, InstanceNorm with running stats) in eval
+    mode across ``model.train()`` calls, with a forward pre-hook, until they are unfrozen."""
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+        self._handles = {}
+
+    @property
+    def held(self):
+        return set(self._handles)
+
+    def sync(self, model):
+        """Holds the norm layers whose parameters are all frozen, releases the others."""
+        if not self.enabled:
+            return
+        for m in model.modules():
+            if not _has_running_stats(m):
+                continue
+            params = _own_params(m)
+            frozen = bool(params) and not any(p.requires_grad for p in params)
+            if frozen and m not in self._handles:
+                self._handles[m] = m.register_forward_pre_hook(_keep_eval)
+                m.training = False
+            elif not frozen and m in self._handles:
+                self._handles.pop(m).remove()
+                m.training = model.training
+
+    def release(self):
+        for m, h in list(self._handles.items()):
+            h.remove()
+        self._handles.clear()
+
+
+class UnknownLayers(KeyError):
+    """Names in a toggle that are not modules of the model (``args[0]``: the list of them)."""
+
+
+class NoTrainableLeft(ValueError):
+    """A toggle would leave no parameter trainable (``loss.backward()`` would then fail)."""
+
+    def __init__(self):
+        super().__init__("it would leave no trainable parameter (loss.backward() would fail); "
+                         "nothing changed, training goes on")
+
+
+def apply_trainable(model, desired, optimizer=None, schedulers=None, no_decay=None,
+                    norm_stats=None):
     """Sets ``requires_grad`` from ``desired`` {name: bool}; returns the names whose state changed.
     A name listed in the model line changes that module's own parameters; any other
-    ``named_modules()`` name (a container) changes its whole sub-tree. Raises KeyError listing
-    unknown names."""
+    ``named_modules()`` name (a container) changes its whole sub-tree. Raises UnknownLayers (a
+    KeyError) listing unknown names, NoTrainableLeft when nothing would train (nothing changed then). Newly
+    unfrozen parameters the optimizer lacks are added (``ensure_optimizer_has``) and ``schedulers`` (default: those found bound to the optimizer)
+    extended; ``norm_stats`` (a NormStats) holds or releases norm layers. ``no_decay``: a
+    callable giving the ids of parameters exempt from weight decay."""
     modules = dict(model.named_modules())
     rows = dict(module_rows(model))
     unknown = [n for n in desired if n not in rows and n not in modules]
     if unknown:
-        raise KeyError(unknown)
+        raise UnknownLayers(unknown)
     before = {name: [p.requires_grad for p in _own_params(m)] for name, m in rows.items()}
-    unfrozen = []
+    target = {}  # id -> (param, flag); a later name overrides an earlier one (a row in a container)
     for name, flag in desired.items():
         m = rows.get(name) or modules[name]
-        params = _own_params(m) if name in rows else list(m.parameters())
-        for p in params:
-            if p.requires_grad != flag:
-                p.requires_grad_(flag)
-                if flag:
-                    unfrozen.append(p)
-                else:
-                    p.grad = None  # a stale gradient must not move a frozen weight
-    ensure_optimizer_has(optimizer, unfrozen)
+        for p in (_own_params(m) if name in rows else list(m.parameters())):
+            target[id(p)] = (p, flag)
+    flips = [(p, flag) for p, flag in target.values() if p.requires_grad != flag]
+    frozen_now = {id(p) for p, flag in flips if not flag}
+    if flips and not any(p.requires_grad and id(p) not in frozen_now for p in model.parameters()) \
+            and not any(flag for _, flag in flips):
+        raise NoTrainableLeft()
+    unfrozen = []
+    for p, flag in flips:
+        p.requires_grad_(flag)
+        if flag:
+            unfrozen.append(p)
+        else:
+            p.grad = None  # a stale gradient must not move a frozen weight
+    if unfrozen and optimizer is not None:
+        added = ensure_optimizer_has(optimizer, unfrozen,
+                                     no_decay() if callable(no_decay) else no_decay)
+        if added:
+            found = list(schedulers or [])
+            found += [s for s in find_schedulers(optimizer) if all(s is not f for f in found)]
+            extend_schedulers(found, optimizer, added)
+    if norm_stats is not None:
+        norm_stats.sync(model)
     return [name for name, m in rows.items()
             if [p.requires_grad for p in _own_params(m)] != before[name]]
 
+
+# -- the run's task and hyper-parameters --------------------------------------------------------
 
 def _task(model, loss):
     if loss is None:
@@ -189,12 +398,343 @@ def hparams_of(model, optimizer=None, **given):
     return h
 
 
+def _printable(text):
+    """``text`` with anything that cannot be written as UTF-8 (lone surrogates) escaped."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+# -- applying control.json ----------------------------------------------------------------------
+
+# -- several processes (torchrun, Accelerate, Lightning DDP) -------------------------------------
+
+def _dist():
+    d = getattr(torch, "distributed", None)
+    if d is not None and d.is_available() and d.is_initialized():
+        return d
+    return None
+
+
+def dist_rank_world():
+    """(global rank, world size): from the initialized process group, else from torchrun's
+    environment (``RANK``/``WORLD_SIZE``), else (0, 1)."""
+    d = _dist()
+    if d is not None:
+        return d.get_rank(), d.get_world_size()
+    try:
+        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 0, 1
+
+
+def _collective_device(d):
+    if d.get_backend() == "nccl" and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def broadcast_decision(value):
+    """Rank 0's poll result (None, a ControlFile or a ControlError) on every rank, as a Decision
+    or a ControlError, through the job's own process group: a one-number broadcast on every call,
+    the decision itself only when there is one. Every rank must call this at the same point of
+    its loop."""
+    d = _dist()
+    if d is None or d.get_world_size() == 1:
+        return value
+    device = _collective_device(d)
+    payload = b""
+    if d.get_rank() == 0 and value is not None:
+        if isinstance(value, ControlError):
+            obj = {"error": str(value), "revision": value.revision}
+        else:
+            obj = {"revision": value.revision, "trainable": value.trainable, "stop": value.stop}
+        payload = json.dumps(obj).encode("ascii")  # lone surrogates travel escaped
+    size = torch.tensor([len(payload)], dtype=torch.int64, device=device)
+    d.broadcast(size, src=0)
+    n = int(size.item())
+    if n == 0:
+        return None
+    data = torch.zeros(n, dtype=torch.uint8, device=device)
+    if d.get_rank() == 0:
+        data.copy_(torch.frombuffer(bytearray(payload), dtype=torch.uint8))
+    d.broadcast(data, src=0)
+    obj = json.loads(bytes(data.cpu().tolist()).decode("ascii"))
+    if "error" in obj:
+        return ControlError(obj["error"], obj["revision"])
+    return Decision(obj["revision"], obj["trainable"], obj["stop"])
+
+
+class Decision:
+    """A control.json revision as rank 0 decided it (what ``Steering.handle`` needs of it)."""
+
+    __slots__ = ("revision", "trainable", "stop")
+
+    def __init__(self, revision, trainable, stop):
+        self.revision, self.trainable, self.stop = int(revision), dict(trainable), bool(stop)
+
+
+def ranks_info():
+    """[{rank, host, pid, local_rank}] of every process (a collective: call on all ranks)."""
+    mine = {"rank": dist_rank_world()[0], "host": socket.gethostname(), "pid": os.getpid()}
+    if os.environ.get("LOCAL_RANK", "").isdigit():
+        mine["local_rank"] = int(os.environ["LOCAL_RANK"])
+    d = _dist()
+    if d is None or d.get_world_size() == 1:
+        return [mine]
+    out = [None] * d.get_world_size()
+    d.all_gather_object(out, mine)
+    return out
+
+
+class NullLog:
+    """The run log of a rank other than global rank 0: writes nothing (one writer per run).
+    ``dir`` is the run directory when it was given (argument or ``$FINETOP_RUN_DIR``), else None."""
+
+    def __init__(self, run_dir=None):
+        self.dir = run_dir
+        self.ended = False
+
+    def run(self, *a, **k):
+        pass
+
+    def model(self, *a, **k):
+        pass
+
+    def batch(self, *a, **k):
+        return False
+
+    def epoch(self, *a, **k):
+        pass
+
+    def control(self, *a, **k):
+        pass
+
+    def end(self, *a, **k):
+        self.ended = True
+
+    def close(self):
+        pass
+
+
+def open_log(run_dir=None, batch_interval=0.1, rank=None):
+    """A RunLog on global rank 0, a NullLog on the others."""
+    if rank is None:
+        rank = dist_rank_world()[0]
+    if rank != 0:  # rank 0 may pick runs/<timestamp>: the others don't need to know it
+        return NullLog(run_dir or os.environ.get("FINETOP_RUN_DIR") or None)
+    return RunLog(run_dir, batch_interval=batch_interval)
+
+
+_SHARDED = ("FullyShardedDataParallel", "DeepSpeedEngine", "PipelineEngine")
+
+
+def sharded_by(name):
+    """The refusal message for a model sharded by ``name`` (FSDP, DeepSpeed)."""
+    return ("refused: the model is sharded by %s, whose flat parameters, gradient reduction and "
+            "optimizer are built from the trainable set when it wraps the model; changing "
+            "requires_grad while it trains would apply half a toggle. Nothing changed; stop still "
+            "works" % name)
+
+
+def sharding_refusal(model, wrappers=()):
+    """Why a toggle cannot be applied safely to this model (FSDP, DeepSpeed), or None."""
+    for m in list(wrappers) + list(model.modules()):
+        name = type(m).__name__
+        if name in _SHARDED or name.startswith("FSDP"):
+            return sharded_by(name)
+    for p in model.parameters():
+        if type(p).__name__ == "DTensor" or type(getattr(p, "data", None)).__name__ == "DTensor":
+            return ("refused: the model's parameters are sharded (DTensor, FSDP2/tensor "
+                    "parallel); nothing changed; stop still works")
+    return None
+
+
+def find_ddp(model):
+    """DistributedDataParallel wrappers alive in this process whose module is, or holds,
+    ``model`` (a scan of live objects: call it rarely)."""
+    DDP = torch.nn.parallel.DistributedDataParallel
+    found = []
+    for o in gc.get_objects():
+        if issubclass(type(o), DDP):
+            inner = o.__dict__.get("_modules", {}).get("module")
+            if inner is model or (inner is not None and any(m is model for m in inner.modules())):
+                found.append(o)
+    return found
+
+
+def _ddp_kwargs(ddp):
+    params = inspect.signature(type(ddp).__init__).parameters
+    kw = {}
+    for name in ("device_ids", "output_device", "dim", "process_group", "find_unused_parameters",
+                 "gradient_as_bucket_view", "mixed_precision", "forward_sync_buffers"):
+        if name in params and name in ddp.__dict__:
+            kw[name] = ddp.__dict__[name]
+    if "forward_sync_buffers" not in kw and "broadcast_buffers" in params \
+            and "broadcast_buffers" in ddp.__dict__:
+        kw["broadcast_buffers"] = ddp.__dict__["broadcast_buffers"]
+    cap = ddp.__dict__.get("bucket_bytes_cap")
+    if cap and "bucket_cap_mb" in params:
+        kw["bucket_cap_mb"] = cap / (1024 * 1024)
+    if "static_graph" in params:
+        kw["static_graph"] = bool(ddp.__dict__.get("static_graph", False))
+    return kw
+
+
+def rewrap_ddp(ddp):
+    """Rebuilds a DistributedDataParallel wrapper in place for the current trainable set, so that
+    newly trainable parameters are reduced and frozen ones are not waited for. The public
+    constructor builds a new wrapper (parameters and buffers broadcast from rank 0, a new reducer
+    over the parameters that now require grad, the user's comm hooks registered again) and the
+    existing object takes its state, so every reference to it (the training loop's, the
+    Trainer's, Lightning's) trains the new one. A collective: every rank calls it at the same step."""
+    if ddp.__dict__.get("mixed_precision") is not None:
+        raise RuntimeError("DistributedDataParallel(mixed_precision=…) cannot be rebuilt safely")
+    new = type(ddp)(ddp.module, **_ddp_kwargs(ddp))
+    for hook, state in list(ddp.__dict__.get("_comm_hooks", []) or []):
+        new.register_comm_hook(state, hook)
+    for handle in ddp.__dict__.get("_accum_grad_hooks", []) or []:
+        handle.remove()
+    object.__setattr__(ddp, "__dict__", new.__dict__)
+    return ddp
+
+
+class Steering:
+    """What the PyTorch, Hugging Face and Lightning helpers share: reading control.json and
+    applying each new revision to the model, its optimizer and schedulers, acknowledging it in
+    the run log. Nothing here may stop training except a ``stop``: every failure is a rejection.
+
+    ``log`` is the RunLog; ``model``/``optimizer`` may be set later (``attach``)."""
+
+    def __init__(self, log, control=True, hold_norm_stats=True, schedulers=None):
+        self.log = log
+        self.rank, self.world_size = dist_rank_world()
+        # Only global rank 0 reads control.json; the others receive its decisions.
+        self.control = ControlReader(log.dir) if control and self.rank == 0 else None
+        self.norm_stats = NormStats(hold_norm_stats)
+        self.model = None
+        self.wrappers = []  # DistributedDataParallel around the model, when given or found
+        self.optimizer = None
+        self.schedulers = list(schedulers or [])
+        self.no_decay = None
+        self.refusal = None  # set by a helper that knows the model is sharded (DeepSpeed, FSDP)
+        self.revision = -1
+        self.should_stop = False
+        self.stop_revision = None
+        self._last_failure = None
+
+    @property
+    def distributed(self):
+        d = _dist()
+        return d is not None and d.get_world_size() > 1
+
+    def attach(self, model=None, optimizer=None, schedulers=None):
+        if model is not None:
+            if isinstance(model, torch.nn.parallel.DistributedDataParallel) \
+                    and all(model is not w for w in self.wrappers):
+                self.wrappers.append(model)
+            self.model = unwrap(model)
+        if optimizer is not None:
+            self.optimizer = optimizer
+        for s in schedulers or []:
+            if s is not None and all(s is not t for t in self.schedulers):
+                self.schedulers.append(s)
+
+    def layers(self, shapes=None):
+        return model_layers(self.model, shapes, self.norm_stats.held)
+
+    def write_model(self, shapes=None):
+        self.revision += 1
+        self.log.model(self.revision, self.layers(shapes))
+
+    def sync(self, poll=True, stop_message="stopping as asked", shapes=None):
+        """One safe point: global rank 0 polls control.json (when ``poll``), every rank receives
+        its decision and applies it at this same step. Every rank must call this at the same
+        points of its loop. Returns True when the run is asked to stop."""
+        c = self.poll() if poll else None
+        if self.distributed:
+            c = broadcast_decision(c)
+        return self.handle(c, stop_message, shapes)
+
+    def poll(self):
+        """The next control.json revision (a ControlFile or ControlError), or None."""
+        if self.control is None:
+            return None
+        try:
+            return self.control.poll()
+        except Exception as e:  # whatever the file holds, training goes on
+            text = "control.json could not be read (%s: %s)" % (type(e).__name__, e)
+            if text == self._last_failure:
+                return None
+            self._last_failure = text
+            return ControlError(text)
+
+    def handle(self, c, stop_message="stopping as asked", shapes=None):
+        """Applies one poll result and acknowledges it. Returns True when it asks to stop."""
+        if c is None:
+            return False
+        if isinstance(c, ControlError):
+            self.log.control(c.revision, "rejected", [],
+                             _printable("%s; training goes on unchanged" % c))
+            return False
+        if c.stop:
+            self.should_stop = True
+            self.stop_revision = c.revision
+            self.log.control(c.revision, "applied", [], stop_message)
+            return True
+        wrappers = self.wrappers
+        if self.distributed and not wrappers:
+            wrappers = find_ddp(self.model)
+        refusal = self.refusal or sharding_refusal(self.model, wrappers)
+        if refusal is None and self.distributed and any(
+                w.__dict__.get("mixed_precision") is not None for w in wrappers):
+            refusal = ("refused: DistributedDataParallel(mixed_precision=…) cannot be rebuilt for "
+                       "a new trainable set safely; nothing changed; stop still works")
+        if refusal is not None:
+            self.log.control(c.revision, "rejected", [], refusal)
+            return False
+        flags = [(p, p.requires_grad) for p in self.model.parameters()]
+        try:
+            changed = apply_trainable(self.model, c.trainable, self.optimizer, self.schedulers,
+                                      self.no_decay, self.norm_stats)
+            if changed and self.distributed:
+                for w in wrappers:
+                    rewrap_ddp(w)
+        except UnknownLayers as e:
+            names = [str(n) for n in e.args[0]]
+            self.log.control(c.revision, "rejected", [], _printable(
+                "unknown layer name%s: %s (names are those of the model line); nothing changed, "
+                "training goes on" % ("s" if len(names) > 1 else "", ", ".join(sorted(names)))))
+            return False
+        except NoTrainableLeft as e:
+            self.log.control(c.revision, "rejected", [], "refused: %s" % e)
+            return False
+        except Exception as e:
+            for p, flag in flags:  # never half a toggle
+                p.requires_grad_(flag)
+            self.norm_stats.sync(self.model)
+            self.log.control(c.revision, "rejected", [], _printable(
+                "could not apply it (%s: %s); nothing changed, training goes on"
+                % (type(e).__name__, e)))
+            return False
+        if changed:
+            self.write_model(shapes)
+        how = "requires_grad set between steps"
+        if changed and self.distributed:
+            how += (" on all %d ranks at the same step; DistributedDataParallel rebuilt for the "
+                    "new trainable set" % self.world_size if wrappers else
+                    " on all %d ranks at the same step" % self.world_size)
+        self.log.control(c.revision, "applied", changed,
+                         how if changed else "the layers already had these flags")
+        return False
+
+
 class Tracker:
     """Logs a PyTorch training loop to a finetop run and applies control.json between steps.
 
     Args:
         model: the ``torch.nn.Module`` being trained.
         optimizer: its optimizer; newly unfrozen parameters are added to it when missing.
+        scheduler: its learning-rate scheduler(s), one or a list: extended to param groups added
+            by an unfreeze (torch's and transformers' are also found without this).
         run_dir: default ``$FINETOP_RUN_DIR``, else ``runs/<timestamp>``.
         hparams: reported in the run line (``batch_size``, ``epochs``, ``augmentation`` [strings],
             ``early_stopping`` {…}, …); optimizer, learning rate and dropout rates are found.
@@ -202,39 +742,60 @@ class Tracker:
         example_input: one input batch; a forward pass with it fills in the output shapes.
         control: read control.json (default True).
         control_interval: seconds between control.json checks in ``batch()``.
+        hold_norm_stats: keep frozen BatchNorm-like layers in eval mode (default True).
+        sync_every: under several processes, meet rank 0's decision every N ``batch()`` calls
+            (default 1; each meeting is one tiny broadcast, a host sync on GPUs with nccl).
     """
 
     def __init__(self, model, optimizer=None, run_dir=None, hparams=None, loss=None,
                  example_input=None, control=True, batch_interval=0.1, control_interval=0.5,
-                 framework="pytorch"):
-        self.model = model
-        self.optimizer = optimizer
-        self.log = RunLog(run_dir, batch_interval=batch_interval)
+                 framework="pytorch", scheduler=None, hold_norm_stats=True, sync_every=1):
+        if scheduler is not None and not isinstance(scheduler, (list, tuple)):
+            scheduler = [scheduler]
+        self.log = open_log(run_dir, batch_interval=batch_interval)
         self.run_dir = self.log.dir
-        self.control = ControlReader(self.run_dir) if control else None
+        self.steering = Steering(self.log, control, hold_norm_stats, scheduler)
+        self.steering.attach(model, optimizer)
+        self.model = self.steering.model
+        self.optimizer = optimizer
+        self.control = self.steering.control
         self.control_interval = control_interval
-        self.revision = -1
+        self.sync_every = max(1, int(sync_every))
+        self._due = False
+        self._calls = 0
         self.global_step = 0
         self.current_epoch = 0
-        self.should_stop = False
-        self.stop_revision = None
         self._last_control = 0.0
         self._epoch_start = time.monotonic()
         self._shapes = {}
         if example_input is not None:
             try:
-                self._shapes = output_shapes(model, example_input)
+                self._shapes = output_shapes(self.model, example_input)
             except Exception:
                 self._shapes = {}
-        self.log.run(framework, torch.__version__, task=_task(model, loss),
-                     hparams=hparams_of(model, optimizer, **(hparams or {})))
+        self.steering.norm_stats.sync(self.model)
+        ranks = ranks_info()  # a collective when distributed: every rank builds its Tracker
+        self.log.run(framework, torch.__version__, task=_task(self.model, loss),
+                     hparams=hparams_of(self.model, optimizer, **(hparams or {})),
+                     world_size=len(ranks), ranks=ranks)
         self.write_model()
+
+    @property
+    def should_stop(self):
+        return self.steering.should_stop
+
+    @property
+    def stop_revision(self):
+        return self.steering.stop_revision
+
+    @property
+    def revision(self):
+        return self.steering.revision
 
     # -- lines ----------------------------------------------------------------------------------
 
     def write_model(self):
-        self.revision += 1
-        self.log.model(self.revision, model_layers(self.model, self._shapes))
+        self.steering.write_model(self._shapes)
 
     def batch(self, loss, epoch=None, step=None, **metrics):
         """Call once per training step (after ``optimizer.step()``). Writes a throttled ``batch``
@@ -246,7 +807,15 @@ class Tracker:
         now = time.monotonic()
         if now - self._last_control >= self.control_interval:
             self._last_control = now
+            self._due = True
+        self._calls += 1
+        if self.steering.distributed:  # every rank meets rank 0 at the same calls
+            if self._calls % self.sync_every == 0:
+                self.step(poll=self._due)
+                self._due = False
+        elif self._due:
             self.step()
+            self._due = False
         return self.should_stop
 
     def epoch(self, loss=None, val_loss=None, epoch=None, time=None, **metrics):
@@ -284,41 +853,15 @@ class Tracker:
         elif issubclass(exc_type, KeyboardInterrupt):
             self.end("stopped", "interrupted (KeyboardInterrupt)")
         else:
-            self.end("error", "%s: %s" % (exc_type.__name__, exc))
+            self.end("error", _printable("%s: %s" % (exc_type.__name__, exc)))
         return False
 
     # -- control -------------------------------------------------------------------------------
 
-    def step(self):
+    def step(self, poll=True):
         """Applies a new control.json revision now, if there is one (call between steps: not
-        between ``backward()`` and ``optimizer.step()`` if you want this step unaffected).
-        Returns ``should_stop``."""
-        if self.control is None:
-            return self.should_stop
-        c = self.control.poll()
-        if c is None:
-            return self.should_stop
-        if isinstance(c, ControlError):
-            self.log.control(c.revision, "rejected", [], "%s; training goes on unchanged" % c)
-            return self.should_stop
-        if c.stop:
-            self.should_stop = True
-            self.stop_revision = c.revision
-            self.log.control(c.revision, "applied", [], "stopping as asked (the training loop "
-                             "sees tracker.should_stop)")
-            return True
-        try:
-            changed = apply_trainable(self.model, c.trainable, self.optimizer)
-        except KeyError as e:
-            names = e.args[0]
-            self.log.control(c.revision, "rejected", [],
-                             "unknown layer name%s: %s (names are those of the model line); "
-                             "nothing changed, training goes on"
-                             % ("s" if len(names) > 1 else "", ", ".join(sorted(names))))
-            return self.should_stop
-        if changed:
-            self.write_model()
-        self.log.control(c.revision, "applied", changed,
-                         "requires_grad set between steps" if changed else
-                         "the layers already had these flags")
+        between ``backward()`` and ``optimizer.step()`` if you want this step unaffected). Under
+        several processes every rank must call it at the same points. Returns ``should_stop``."""
+        self.steering.sync(poll, "stopping as asked (the training loop sees tracker.should_stop)",
+                           self._shapes)
         return self.should_stop

@@ -9,21 +9,33 @@
     trainer.train()
 
 What it writes: ``run`` and ``model`` at ``on_train_begin``; a ``batch`` line per Trainer log
-(``on_log``, so ``logging_steps`` sets how often; at most ~10 per second); an ``epoch`` line per
-epoch with the epoch's last logged training loss and, with ``eval_strategy="epoch"``, the
-evaluation metrics as ``val_*`` (``on_epoch_end`` / ``on_evaluate``; it asks the Trainer to log
-at every epoch end); ``end`` at ``on_train_end``.
+(``on_log``, so ``logging_steps`` sets how often; at most ~10 per second), tagged with the epoch
+the logged steps belong to; an ``epoch`` line per epoch with the epoch's mean training loss (the
+Trainer's logged means weighted by the steps each covers; it asks the Trainer to log at every epoch
+end so the last steps are counted) and, with ``eval_strategy="epoch"``, the evaluation metrics as
+``val_*`` (``on_epoch_end`` / ``on_evaluate``); ``end`` at ``on_train_end``.
 
 Control: read at ``on_step_begin`` (at most every ``control_interval`` s) and at every epoch
 end. A layer toggle is applied between optimizer steps with ``requires_grad_`` on that module's
 own parameters (names as ``named_modules()`` gives them, e.g.
 ``bert.encoder.layer.1.attention.self.query``; a container name such as ``bert.encoder.layer.1``
 changes its whole sub-tree). The Trainer builds its optimizer from the parameters that required
-grad at the start, so newly unfrozen parameters are added as a new param group (settings of the
-first group; the learning-rate scheduler is extended to the new group). ``stop: true`` sets
-``control.should_training_stop``; ``end`` says "stopped".
+grad at the start, so newly unfrozen parameters are added as new param groups: those the Trainer
+would decay (``Trainer.get_decay_parameter_names``) with the settings of its decay group, biases and
+LayerNorm weights with weight decay 0 like the Trainer's own exempt group; the learning-rate
+scheduler is extended so the new groups follow it. Frozen BatchNorm-like layers are held in eval
+mode (see finetop.torch). A module with some of its own parameters frozen (a frozen weight and a
+trainable bias) shows as ``partial``. ``stop: true`` sets ``control.should_training_stop``; ``end``
+says "stopped".
+
+Under torchrun / ``accelerate launch`` (DDP): only global rank 0 writes the run (its run line
+records ``world_size`` and ``ranks``) and reads control.json; at every step start its decision is
+broadcast through the job's process group, so every rank applies the same revision at the same
+step; the Trainer's DistributedDataParallel wrapper is rebuilt in place for the new trainable set
+(see finetop.torch). FSDP and DeepSpeed: toggles are refused with a message, stop works.
 """
 
+import math
 import sys
 import time
 
@@ -31,9 +43,8 @@ import torch
 import transformers
 from transformers import TrainerCallback
 
-from .control import ControlError, ControlReader
-from .runlog import RunLog, to_number
-from .torch import apply_trainable, model_layers
+from .runlog import to_number
+from .torch import Steering, open_log, ranks_info, sharded_by
 
 __all__ = ["FinetopTrainerCallback"]
 
@@ -53,24 +64,31 @@ def _val_metrics(metrics):
     return out
 
 
-def _extend_scheduler(scheduler, optimizer):
-    """After a param group was added: give LambdaLR-style schedulers an entry for it."""
-    sched = getattr(scheduler, "scheduler", scheduler)  # accelerate wraps it
-    groups = optimizer.param_groups
-    base_lrs = getattr(sched, "base_lrs", None)
-    if not isinstance(base_lrs, list) or len(base_lrs) >= len(groups):
-        return
-    for g in groups[len(base_lrs):]:
-        g.setdefault("initial_lr", groups[0].get("initial_lr", g["lr"]))
-        base_lrs.append(g["initial_lr"])
-    lambdas = getattr(sched, "lr_lambdas", None)
-    if isinstance(lambdas, list) and lambdas:
-        while len(lambdas) < len(groups):
-            lambdas.append(lambdas[0])
-    last = getattr(sched, "_last_lr", None)
-    if isinstance(last, list):
-        while len(last) < len(groups):
-            last.append(groups[len(last)]["lr"])
+def _find_trainer():
+    """The Trainer whose callbacks are running, found in a calling frame (or None)."""
+    frame = sys._getframe(1)
+    for _ in range(12):
+        if frame is None:
+            return None
+        me = frame.f_locals.get("self")
+        if isinstance(me, transformers.Trainer):
+            return me
+        frame = frame.f_back
+    return None
+
+
+def _decay_names(trainer, model):
+    """Names of the parameters the Trainer decays, as the Trainer decides."""
+    if trainer is not None:
+        try:
+            return set(trainer.get_decay_parameter_names(model))
+        except Exception:
+            pass
+    try:
+        return set(transformers.Trainer.get_decay_parameter_names(None, model))
+    except Exception:
+        return {n for n, _ in model.named_parameters()
+                if "bias" not in n.lower() and "norm" not in n.lower()}
 
 
 def _siblings(cb):
@@ -98,27 +116,40 @@ class FinetopTrainerCallback(TrainerCallback):
         hparams: extra hyper-parameters for the run line (e.g. ``augmentation``).
         control: read control.json (default True).
         control_interval: seconds between control.json checks at step starts.
+        hold_norm_stats: keep frozen BatchNorm-like layers in eval mode (default True).
     """
 
     def __init__(self, run_dir=None, hparams=None, control=True, batch_interval=0.1,
-                 control_interval=0.5):
-        self.log = RunLog(run_dir, batch_interval=batch_interval)
+                 control_interval=0.5, hold_norm_stats=True):
+        self.log = open_log(run_dir, batch_interval=batch_interval)  # global rank 0 only
         self.run_dir = self.log.dir
-        self.control = ControlReader(self.run_dir) if control else None
+        self.steering = Steering(self.log, control, hold_norm_stats)
+        self.steering.no_decay = self._no_decay
+        self.control = self.steering.control
         self.control_interval = control_interval
         self.extra_hparams = dict(hparams or {})
-        self.revision = -1
         self.model = None
         self.optimizer = None
         self.scheduler = None
-        self.stop_revision = None
+        self._trainer = None
         self._callbacks = []
         self._last_control = 0.0
         self._epoch_start = time.monotonic()
-        self._train_loss = None
+        self._epoch = 0
+        self._loss_sum = 0.0
+        self._loss_steps = 0
+        self._last_logged_step = 0
         self._last_eval = {}
-        self._pending_epoch = None  # (epoch index, seconds) waiting for its logs / evaluation
+        self._pending_epoch = None  # (epoch index, seconds, step) waiting for its logs / evaluation
         self._written_epochs = set()
+
+    @property
+    def revision(self):
+        return self.steering.revision
+
+    @property
+    def stop_revision(self):
+        return self.steering.stop_revision
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -129,10 +160,14 @@ class FinetopTrainerCallback(TrainerCallback):
             self.optimizer = kwargs["optimizer"]
         if kwargs.get("lr_scheduler") is not None:
             self.scheduler = kwargs["lr_scheduler"]
+        self.steering.attach(self.model, self.optimizer, [self.scheduler])
+
+    def _no_decay(self):
+        decay = _decay_names(self._trainer, self.steering.model)
+        return {id(p) for n, p in self.steering.model.named_parameters() if n not in decay}
 
     def write_model(self):
-        self.revision += 1
-        self.log.model(self.revision, model_layers(self.model))
+        self.steering.write_model()
 
     def _hparams(self, args):
         h = {
@@ -176,6 +211,8 @@ class FinetopTrainerCallback(TrainerCallback):
             return
         epoch, seconds, step = self._pending_epoch
         self._pending_epoch = None
+        loss = self._loss_sum / self._loss_steps if self._loss_steps else None
+        self._loss_sum, self._loss_steps = 0.0, 0
         if epoch in self._written_epochs:
             return
         self._written_epochs.add(epoch)
@@ -183,8 +220,7 @@ class FinetopTrainerCallback(TrainerCallback):
         lr = self._lr()
         if lr is not None:
             metrics.setdefault("learning_rate", lr)
-        self.log.epoch(epoch, self._train_loss, metrics.pop("val_loss", None), metrics,
-                       step=step, time=seconds)
+        self.log.epoch(epoch, loss, metrics.pop("val_loss", None), metrics, step=step, time=seconds)
         self._last_eval = {}
 
     def _lr(self):
@@ -192,65 +228,57 @@ class FinetopTrainerCallback(TrainerCallback):
             return to_number(self.optimizer.param_groups[0].get("lr"))
         return None
 
-    def _apply_control(self, control):
-        if self.control is None or self.model is None:
+    def _apply_control(self, control, poll=True):
+        if self.steering.model is None:
             return
-        c = self.control.poll()
-        if c is None:
-            return
-        if isinstance(c, ControlError):
-            self.log.control(c.revision, "rejected", [], "%s; training goes on unchanged" % c)
-            return
-        if c.stop:
-            self.stop_revision = c.revision
+        if self.steering.sync(poll, "stopping at the end of this step as asked"):
             control.should_training_stop = True
-            self.log.control(c.revision, "applied", [], "stopping at the end of this step as asked")
-            return
-        groups_before = len(self.optimizer.param_groups) if self.optimizer is not None else 0
-        try:
-            changed = apply_trainable(self.model, c.trainable, self.optimizer)
-        except KeyError as e:
-            names = e.args[0]
-            self.log.control(c.revision, "rejected", [],
-                             "unknown layer name%s: %s (names are those of the model line); "
-                             "nothing changed, training goes on"
-                             % ("s" if len(names) > 1 else "", ", ".join(sorted(names))))
-            return
-        if self.optimizer is not None and len(self.optimizer.param_groups) > groups_before:
-            _extend_scheduler(self.scheduler, self.optimizer)
-        if changed:
-            self.write_model()
-        self.log.control(c.revision, "applied", changed,
-                         "requires_grad set between steps" if changed else
-                         "the layers already had these flags")
 
     # -- Trainer hooks -------------------------------------------------------------------------
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self._grab(kwargs)
+        self._trainer = _find_trainer()
         self._callbacks = _siblings(self)
+        if getattr(self._trainer, "is_deepspeed_enabled", False):
+            self.steering.refusal = sharded_by("DeepSpeed")
+        elif getattr(self._trainer, "is_fsdp_enabled", False):
+            self.steering.refusal = sharded_by("FSDP")
+        self._grab(kwargs)
+        self.steering.norm_stats.sync(self.steering.model)
+        ranks = ranks_info()  # every rank runs on_train_begin
         self.log.run("transformers", transformers.__version__, task=self._task(),
-                     hparams=self._hparams(args), torch_version=torch.__version__)
+                     hparams=self._hparams(args), torch_version=torch.__version__,
+                     world_size=len(ranks), ranks=ranks)
         self.write_model()
         self._epoch_start = time.monotonic()
+        self._last_logged_step = state.global_step
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self._flush_epoch()
+        self._epoch = max(0, int(math.floor((state.epoch or 0) + 1e-6)))
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._grab(kwargs)
         self._flush_epoch()
         now = time.monotonic()
-        if now - self._last_control >= self.control_interval:
+        due = now - self._last_control >= self.control_interval
+        if due:
             self._last_control = now
-            self._apply_control(control)
+        if due or self.steering.distributed:  # every rank meets rank 0 at every step
+            self._apply_control(control, poll=due)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
         if "loss" in logs:
-            self._train_loss = to_number(logs["loss"])
+            loss = to_number(logs["loss"])
+            steps = state.global_step - self._last_logged_step
+            self._last_logged_step = state.global_step
+            if loss is not None and steps > 0:
+                self._loss_sum += loss * steps
+                self._loss_steps += steps
             metrics = {k: v for k, v in logs.items() if k not in ("loss", "epoch")}
-            epoch = int(state.epoch or 0)
-            if self._pending_epoch is not None:
-                epoch = self._pending_epoch[0]
-            self.log.batch(epoch, state.global_step, self._train_loss, metrics)
+            epoch = self._pending_epoch[0] if self._pending_epoch is not None else self._epoch
+            self.log.batch(epoch, state.global_step, loss, metrics)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         self._last_eval = _val_metrics(metrics)
@@ -258,11 +286,10 @@ class FinetopTrainerCallback(TrainerCallback):
 
     def on_epoch_end(self, args, state, control, **kwargs):
         self._grab(kwargs)
-        epoch = max(0, int(round(state.epoch or 0)) - 1)
         now = time.monotonic()
-        self._pending_epoch = (epoch, now - self._epoch_start, state.global_step)
+        self._pending_epoch = (self._epoch, now - self._epoch_start, state.global_step)
         self._epoch_start = now
-        control.should_log = True  # so the epoch's training loss reaches on_log
+        control.should_log = True  # so the epoch's last training steps reach on_log
         self._apply_control(control)
 
     def on_train_end(self, args, state, control, **kwargs):
