@@ -1,38 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The dashboard's desired state for the job, `control.json` in the run directory.
-/// A whole-file replace, never deltas: applying it twice is harmless.
+/// A whole-file replace, never deltas: applying it twice is harmless. Several dashboards may steer
+/// one run: each sends only its own change (`ControlChange`) and `update` merges it into the file
+/// under a lock, so no dashboard's toggle replaces another's.
 public struct ControlFile: Sendable, Equatable {
     public static let version = 1
+    /// The largest revision either side accepts: 2^53 − 1, the largest integer a JSON reader
+    /// that parses numbers as doubles (Python's float, JavaScript) still holds exactly.
+    public static let maxRevision = 9_007_199_254_740_991
 
     public var revision: Int
     /// Only the layers the user changed, by name.
     public var trainable: [String: Bool]
     public var stop: Bool
+    /// The run a stop is meant for (the `run_id` of the job's run line); a helper whose run has
+    /// another id ignores the stop, so a stop never outlives the job it was sent to.
+    public var stopRunID: String?
 
-    public init(revision: Int = 0, trainable: [String: Bool] = [:], stop: Bool = false) {
+    public init(revision: Int = 0, trainable: [String: Bool] = [:], stop: Bool = false, stopRunID: String? = nil) {
         self.revision = revision
         self.trainable = trainable
         self.stop = stop
+        self.stopRunID = stopRunID
     }
 
     public static func path(in directory: String) -> String { directory + "/" + RunFiles.control }
+    /// The lock every writer of control.json holds for its read-modify-write; never written to.
+    public static func lockPath(in directory: String) -> String { directory + "/" + RunFiles.controlLock }
 
     /// The JSON text, keys in a stable order so two equal states write equal bytes.
     public var json: String {
         let t = trainable.keys.sorted().map { JSONText.string($0) + ": " + (trainable[$0] == true ? "true" : "false") }
-        return "{\"version\": \(Self.version), \"revision\": \(revision), \"trainable\": {"
-            + t.joined(separator: ", ") + "}, \"stop\": \(stop)}\n"
+        var text = "{\"version\": \(Self.version), \"revision\": \(revision), \"trainable\": {"
+            + t.joined(separator: ", ") + "}, \"stop\": \(stop)"
+        if let id = stopRunID { text += ", \"stop_run_id\": " + JSONText.string(id) }
+        return text + "}\n"
     }
 
-    /// Writes atomically (temporary file, fsync, rename) so the job never reads half a file.
+    /// Writes atomically (unpredictable temporary file, fsync, rename) so the job never reads half a file.
+    /// Only for a file nobody else writes; dashboards use `update`.
     public func write(to directory: String) throws(ReadError) {
+        guard (0...Self.maxRevision).contains(revision) else {
+            throw ReadError(path: Self.path(in: directory), problem: "revision \(revision) is outside 0…\(Self.maxRevision)")
+        }
         try FileSystem.writeAtomically(Array(json.utf8), to: Self.path(in: directory))
     }
 
     /// Reads and validates the control file of a run directory; nil when there is none yet.
+    /// Never follows a link and never blocks: a FIFO, device, directory or link there is an error.
     public static func read(from directory: String) throws(ReadError) -> ControlFile? {
         let path = Self.path(in: directory)
-        guard FileSystem.exists(path) else { return nil }
-        let bytes = try FileSystem.readFile(path, limit: 16 << 20)
+        guard let bytes = try FileSystem.readRegularFile(path, limit: 16 << 20) else { return nil }
         return try parse(bytes, path: path)
     }
 
@@ -48,8 +71,8 @@ public struct ControlFile: Sendable, Equatable {
         guard version == Self.version else {
             throw ReadError(path: path, problem: "has version \(version); this finetop understands version \(Self.version)")
         }
-        guard let revision = value["revision"]?.int, revision >= 0 else {
-            throw ReadError(path: path, problem: "has no whole, non-negative \"revision\"")
+        guard let revision = value["revision"]?.int, (0...Self.maxRevision).contains(revision) else {
+            throw ReadError(path: path, problem: "has no whole \"revision\" in 0…\(Self.maxRevision) (2^53 − 1)")
         }
         var trainable: [String: Bool] = [:]
         if let t = value["trainable"], t != .null {
@@ -66,6 +89,67 @@ public struct ControlFile: Sendable, Equatable {
             guard let b = s.bool else { throw ReadError(path: path, problem: "\"stop\" must be true or false") }
             stop = b
         }
-        return ControlFile(revision: revision, trainable: trainable, stop: stop)
+        var stopRunID: String?
+        if let s = value["stop_run_id"], s != .null {
+            guard let id = s.string else { throw ReadError(path: path, problem: "\"stop_run_id\" must be a string") }
+            stopRunID = id
+        }
+        return ControlFile(revision: revision, trainable: trainable, stop: stop, stopRunID: stopRunID)
+    }
+
+    /// Merges one dashboard's change into the run's control.json: under an exclusive lock on
+    /// `control.json.lock`, reads the file, sets the changed flags (keeping every other flag, also
+    /// those another dashboard wrote), takes a revision above both the file's and
+    /// `change.atLeast - 1`, and replaces the file atomically. Returns what was written.
+    /// A control.json that cannot be read (malformed, a FIFO, a link) is replaced, never followed.
+    public static func update(in directory: String, _ change: ControlChange,
+                              lockTimeout: Double = 5) throws(ReadError) -> ControlFile {
+        let lock = try FileSystem.ExclusiveLock(path: lockPath(in: directory), timeout: lockTimeout)
+        defer { lock.release() }
+        var current: ControlFile?
+        var unreadableRevision = -1
+        do {
+            current = try read(from: directory)
+        } catch {
+            // A malformed file may still carry the revision a job has seen (and rejected): stay above it.
+            if let bytes = try? FileSystem.readRegularFile(path(in: directory), limit: 16 << 20),
+               let value = try? JSONParser.parse(String(decoding: bytes, as: UTF8.self)),
+               let r = value["revision"]?.int, (0...maxRevision).contains(r) {
+                unreadableRevision = r
+            }
+        }
+        var next = current ?? ControlFile()
+        for (name, flag) in change.trainable { next.trainable[name] = flag }
+        if let stop = change.stop {
+            next.stop = stop
+            next.stopRunID = stop ? change.stopRunID : nil
+        }
+        let base = max(current?.revision ?? 0, unreadableRevision, change.atLeast - 1)
+        guard base < maxRevision else {
+            throw ReadError(path: path(in: directory),
+                            problem: "revision \(base) is the last one the protocol allows (2^53 − 1); move control.json away to start again at 0")
+        }
+        next.revision = base + 1
+        try FileSystem.writeAtomically(Array(next.json.utf8), to: path(in: directory))
+        return next
+    }
+}
+
+/// What one dashboard asks to change in control.json: only the flags the user touched, so merging
+/// it into the file keeps everyone else's.
+public struct ControlChange: Sendable, Equatable {
+    public var trainable: [String: Bool]
+    /// nil leaves the stop as it is; false clears a stop (after its job ended).
+    public var stop: Bool?
+    /// The job the stop is for (its run line's `run_id`), when known.
+    public var stopRunID: String?
+    /// The lowest revision this write may take (above what this dashboard last wrote and the job acknowledged).
+    public var atLeast: Int
+
+    public init(trainable: [String: Bool] = [:], stop: Bool? = nil, stopRunID: String? = nil, atLeast: Int = 1) {
+        self.trainable = trainable
+        self.stop = stop
+        self.stopRunID = stopRunID
+        self.atLeast = atLeast
     }
 }

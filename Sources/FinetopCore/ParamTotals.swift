@@ -37,6 +37,59 @@ public struct ParamTotals: Sendable, Equatable {
     }
 }
 
+extension Layer {
+    /// How many params become trainable if this layer is unfrozen: the one rule the dashboard's
+    /// "After N pending" totals and the diagnosis's "unfreeze the last N" both use.
+    /// The job's own count (`learnable_params`) when the model line has one; else by class name.
+    public var trainableParamsWhenUnfrozen: Int {
+        if let n = learnableParams { return min(max(0, n), params) }
+        return LearnableParams.byClassName(className, params: params)
+    }
+}
+
+/// The fallback for logs whose rows do not say how many params would train.
+public enum LearnableParams {
+    /// Keras's BatchNormalization holds four equal vectors (gamma, beta, moving mean, moving
+    /// variance) and trains two; its `Normalization` preprocessing layer trains none. PyTorch rows
+    /// count only a module's own `parameters()` (BatchNorm1d/2d/3d, SyncBatchNorm, LayerNorm,
+    /// GroupNorm: weight and bias; running statistics are buffers), so all of them train.
+    public static func byClassName(_ className: String, params: Int) -> Int {
+        switch className {
+        case "BatchNormalization", "SyncBatchNormalization": return params / 2
+        case "Normalization": return 0
+        default: return params
+        }
+    }
+}
+
+extension LayerTable {
+    /// Trainable params once `flags` (layer name → trainable) are applied the way the helpers apply
+    /// them: a flag on a nested model or container covers everything inside it unless a deeper
+    /// flag says otherwise, and a layer inside a frozen model trains nothing. Layers no flag
+    /// reaches keep what the job reported.
+    public func trainableAfter(_ flags: [String: Bool]) -> Int {
+        guard !flags.isEmpty else { return totals.trainable }
+        /// One enclosing row: its depth, the flag it passes down (if any), whether it trains.
+        struct Enclosing { var depth: Int; var passedDown: Bool?; var on: Bool }
+        var stack: [Enclosing] = []
+        var delta = 0
+        for (i, layer) in layers.enumerated() {
+            while let top = stack.last, top.depth >= layer.depth { stack.removeLast() }
+            let inherited = stack.last?.passedDown
+            let reached = flags[layer.name] ?? inherited
+            let own = reached ?? layer.trainable
+            let enclosingOn = stack.allSatisfy(\.on)
+            let isLeaf = i + 1 == layers.count || layers[i + 1].depth <= layer.depth
+            if isLeaf && reached != nil {
+                let after = own && enclosingOn ? layer.trainableParamsWhenUnfrozen : 0
+                delta += after - layer.trainableParams
+            }
+            stack.append(Enclosing(depth: layer.depth, passedDown: reached, on: own))
+        }
+        return min(totals.total, max(0, totals.trainable + delta))
+    }
+}
+
 /// Number formatting exactly as Keras prints it.
 public enum KerasFormat {
     /// `2257984` → `2,257,984`.

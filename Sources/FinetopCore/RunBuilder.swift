@@ -362,13 +362,18 @@ public struct RunBuilder: Sendable {
             guard params >= 0, trainableParams >= 0, trainableParams <= params else {
                 return "model line: layer \"\(name)\" has impossible param counts"
             }
+            // A count outside 0…params is not believable: fall back to the class-name rule.
+            let learnable = item["learnable_params"]?.int.flatMap { (0...params).contains($0) ? $0 : nil }
             layers.append(Layer(
                 name: name, className: item["class"]?.string ?? "", shape: item["shape"]?.string ?? "",
                 params: params, trainableParams: trainableParams,
                 trainable: item["trainable"]?.bool ?? (trainableParams > 0),
-                depth: max(0, min(item["depth"]?.int ?? 0, 64))))
+                depth: max(0, min(item["depth"]?.int ?? 0, 64)),
+                learnableParams: learnable, partial: item["partial"]?.bool ?? false,
+                statsFrozen: item["stats_frozen"]?.bool ?? false))
         }
-        run.model = LayerTable(revision: revision, layers: layers)
+        let optimizerParams = v["optimizer_params"]?.int.flatMap { $0 >= 0 ? $0 : nil }
+        run.model = LayerTable(revision: revision, layers: layers, optimizerParams: optimizerParams)
         return nil
     }
 

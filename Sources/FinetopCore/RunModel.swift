@@ -88,9 +88,17 @@ public struct Layer: Sendable, Equatable {
     public var trainable: Bool
     /// 0 for top level, 1 inside a nested model, …
     public var depth: Int
+    /// How many of its params the optimizer would update if the layer were trainable, as the job
+    /// counted them (`learnable_params`); nil in logs that do not say (then a class-name rule guesses).
+    public var learnableParams: Int?
+    /// Some of the layer's own parameters train, not all (PyTorch: a frozen weight, a trainable bias).
+    public var partial: Bool
+    /// A norm layer whose running statistics the job holds fixed (eval mode).
+    public var statsFrozen: Bool
 
     public init(name: String, className: String, shape: String = "", params: Int, trainableParams: Int,
-                trainable: Bool, depth: Int = 0) {
+                trainable: Bool, depth: Int = 0, learnableParams: Int? = nil, partial: Bool = false,
+                statsFrozen: Bool = false) {
         self.name = name
         self.className = className
         self.shape = shape
@@ -98,6 +106,9 @@ public struct Layer: Sendable, Equatable {
         self.trainableParams = trainableParams
         self.trainable = trainable
         self.depth = depth
+        self.learnableParams = learnableParams
+        self.partial = partial
+        self.statsFrozen = statsFrozen
     }
 
     public var nonTrainableParams: Int { params - trainableParams }
@@ -110,11 +121,14 @@ public struct LayerTable: Sendable, Equatable {
     public var revision: Int
     public var layers: [Layer]
     public let totals: ParamTotals
+    /// Scalars in the optimizer's variables once it is built (Keras's "Optimizer params"), when the job says.
+    public var optimizerParams: Int?
 
-    public init(revision: Int, layers: [Layer]) {
+    public init(revision: Int, layers: [Layer], optimizerParams: Int? = nil) {
         self.revision = revision
         self.layers = layers
         self.totals = ParamTotals(countingTopLevelOf: layers)
+        self.optimizerParams = optimizerParams
     }
 
     public func index(named name: String) -> Int? { layers.firstIndex { $0.name == name } }

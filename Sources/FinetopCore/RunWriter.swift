@@ -9,6 +9,8 @@ public enum RunFiles {
     public static let events = "events.jsonl"
     public static let control = "control.json"
     public static let output = "output.log"
+    /// The lock file writers of control.json hold while they merge their change (never written to).
+    public static let controlLock = "control.json.lock"
 }
 
 /// Appends run-format lines to `events.jsonl`: the writer used by the demo trainer and the tests.
@@ -21,7 +23,7 @@ public final class RunWriter {
         self.directory = directory
         try FileSystem.makeDirectory(directory)
         let path = directory + "/" + RunFiles.events
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
         if fd < 0 { throw ReadError(path: path, problem: EventsReader.explain(errno)) }
     }
 
@@ -80,13 +82,19 @@ public final class RunWriter {
 
     public func model(_ table: LayerTable) {
         let layers: [JSONValue] = table.layers.map { l in
-            .object([
+            var fields: [(String, JSONValue)] = [
                 ("name", .string(l.name)), ("class", .string(l.className)), ("shape", .string(l.shape)),
                 ("params", JSONValue(l.params)), ("trainable_params", JSONValue(l.trainableParams)),
                 ("trainable", .bool(l.trainable)), ("depth", JSONValue(l.depth)),
-            ])
+            ]
+            if let n = l.learnableParams { fields.append(("learnable_params", JSONValue(n))) }
+            if l.partial { fields.append(("partial", .bool(true))) }
+            if l.statsFrozen { fields.append(("stats_frozen", .bool(true))) }
+            return .object(fields)
         }
-        write([("type", "model"), ("revision", JSONValue(table.revision)), ("layers", .array(layers))])
+        var line: [(String, JSONValue)] = [("type", "model"), ("revision", JSONValue(table.revision)), ("layers", .array(layers))]
+        if let n = table.optimizerParams { line.append(("optimizer_params", JSONValue(n))) }
+        write(line)
     }
 
     public func batch(epoch: Int, step: Int, loss: Double, metrics: [(String, Double)] = []) {
@@ -173,17 +181,86 @@ public enum FileSystem {
         return out
     }
 
-    /// Writes a file atomically: a temporary file in the same directory, fsync, rename over.
+    /// Reads a small file only if it is a regular file, without following a link and without ever
+    /// blocking (a FIFO or device planted at `path` is refused, not opened for a blocking read).
+    /// nil when there is no such file.
+    public static func readRegularFile(_ path: String, limit: Int) throws(ReadError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)
+        if fd < 0 {
+            let err = errno
+            if err == ENOENT { return nil }
+            throw ReadError(path: path, problem: openProblem(err))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ReadError(path: path, problem: EventsReader.explain(errno)) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw ReadError(path: path, problem: "is \(kindName(st.st_mode)), not a regular file; finetop reads only regular files here")
+        }
+        if Int(st.st_size) > limit {
+            throw ReadError(path: path, problem: "is \(st.st_size >> 20) MB, more than the \(limit >> 20) MB finetop reads for this file")
+        }
+        var out = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ReadError(path: path, problem: EventsReader.explain(errno))
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+            if out.count > limit { throw ReadError(path: path, problem: "grew past \(limit >> 20) MB while being read") }
+        }
+        return out
+    }
+
+    /// What an `open` that never follows links failed with, in words.
+    static func openProblem(_ err: Int32) -> String {
+        switch err {
+        case ELOOP: return "is a symbolic link; finetop never follows links in a run directory"
+        case ENXIO: return "is a socket or a FIFO without a writer; finetop reads only regular files here"
+        default: return EventsReader.explain(err)
+        }
+    }
+
+    static func kindName(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: return "a directory"
+        case S_IFIFO: return "a FIFO"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        case S_IFLNK: return "a symbolic link"
+        default: return "a special file"
+        }
+    }
+
+    /// Writes a file atomically: a temporary file with an unpredictable name in the same directory,
+    /// created exclusively and never through a link (O_CREAT|O_EXCL|O_NOFOLLOW), fsync, rename over.
+    /// A link planted at any name it uses is never followed; `rename` replaces a link at `path`
+    /// itself, not what it points to. Errors say why (disk full, read-only, file too large).
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ReadError) {
-        let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let tmp = path + ".tmp.\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        if fd < 0 { throw ReadError(path: tmp, problem: "cannot write: " + EventsReader.explain(errno)) }
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { String(path[..<$0]) } ?? "."
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        var fd: Int32 = -1
+        var tmp = ""
+        for _ in 0..<16 {
+            var rng = SystemRandomNumberGenerator()
+            let token = String(rng.next() as UInt64, radix: 16) + String(rng.next() as UInt32, radix: 16)
+            tmp = (dir.isEmpty ? "" : dir + "/") + "." + base + "." + token + ".tmp"
+            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0o644)
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        if fd < 0 { throw ReadError(path: path, problem: "cannot write: " + writeProblem(errno)) }
         var ok = bytes.withUnsafeBytes { raw -> Bool in
+            guard let start = raw.baseAddress else { return true }
             var done = 0
             while done < raw.count {
-                let n = write(fd, raw.baseAddress! + done, raw.count - done)
+                let n = write(fd, start + done, raw.count - done)
                 if n < 0 { if errno == EINTR { continue }; return false }
+                if n == 0 { errno = ENOSPC; return false }
                 done += n
             }
             return true
@@ -193,15 +270,76 @@ public enum FileSystem {
         close(fd)
         guard ok else {
             unlink(tmp)
-            throw ReadError(path: tmp, problem: "cannot write: " + EventsReader.explain(err))
+            throw ReadError(path: path, problem: "cannot write: " + writeProblem(err))
         }
         if rename(tmp, path) != 0 {
             let e = errno
             unlink(tmp)
-            throw ReadError(path: path, problem: "cannot replace: " + EventsReader.explain(e))
+            throw ReadError(path: path, problem: "cannot replace: " + writeProblem(e))
         }
         // Make the rename itself durable.
-        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_CLOEXEC)
+        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+
+    /// Why a write failed, in the words a user acts on.
+    static func writeProblem(_ err: Int32) -> String {
+        switch err {
+        case ENOSPC: return "the disk is full (ENOSPC)"
+        case EDQUOT: return "the disk quota is exhausted (EDQUOT)"
+        case EROFS: return "the file system is read-only (EROFS)"
+        case EFBIG: return "the file size limit (ulimit -f) is exceeded (EFBIG)"
+        case EACCES, EPERM: return "permission denied"
+        case EISDIR: return "a directory is in the way"
+        case ELOOP: return "a symbolic link is in the way; finetop never follows links in a run directory"
+        default: return String(cString: strerror(err))
+        }
+    }
+
+    /// An exclusive `flock` on a lock file that is opened without following links, never written,
+    /// and must be a regular file. Waits at most `timeout` seconds, so a lock held forever (a
+    /// hung process, a hostile one) becomes an error the user sees instead of a frozen dashboard.
+    public final class ExclusiveLock {
+        private var fd: Int32
+
+        public init(path: String, timeout: Double) throws(ReadError) {
+            var f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0o644)
+            // Someone else's lock file we may not write: a shared lock needs only read access.
+            if f < 0 && (errno == EACCES || errno == EPERM) { f = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY) }
+            if f < 0 { throw ReadError(path: path, problem: "cannot lock: " + FileSystem.openProblem(errno)) }
+            var st = stat()
+            guard fstat(f, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                close(f)
+                throw ReadError(path: path, problem: "cannot lock: is \(FileSystem.kindName(st.st_mode)), not a regular file")
+            }
+            let deadline = FileSystem.monotonicSeconds() + timeout
+            while flock(f, LOCK_EX | LOCK_NB) != 0 {
+                let err = errno
+                guard err == EWOULDBLOCK || err == EINTR, FileSystem.monotonicSeconds() < deadline else {
+                    close(f)
+                    throw ReadError(path: path, problem: err == EWOULDBLOCK
+                        ? "another process has held this lock for more than \(Int(timeout)) s"
+                        : "cannot lock: " + EventsReader.explain(err))
+                }
+                usleep(2_000)
+            }
+            fd = f
+        }
+
+        /// Unlocks; safe to call twice.
+        public func release() {
+            guard fd >= 0 else { return }
+            flock(fd, LOCK_UN)
+            close(fd)
+            fd = -1
+        }
+
+        deinit { release() }
+    }
+
+    static func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }

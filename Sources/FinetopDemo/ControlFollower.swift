@@ -21,10 +21,11 @@ struct ControlFollower {
 
     mutating func read() -> Reading {
         let path = ControlFile.path(in: directory)
-        guard FileSystem.exists(path) else { return .nothingNew }
         let bytes: [UInt8]
         do {
-            bytes = try FileSystem.readFile(path, limit: 16 << 20)
+            // Regular files only, never through a link, never blocking on a FIFO.
+            guard let b = try FileSystem.readRegularFile(path, limit: 16 << 20) else { return .nothingNew }
+            bytes = b
         } catch {
             return reportUnreadableOnce(error.description)
         }

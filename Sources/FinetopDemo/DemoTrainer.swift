@@ -21,6 +21,8 @@ public final class DemoTrainer {
 
     private let writer: RunWriter
     private var follower: ControlFollower
+    /// control.json's revision when this job started: a stop without `stop_run_id` must be newer.
+    private var revisionAtStart = -1
     private var rng: PCG32
     private let training: Digits
     private let validation: Digits
@@ -49,6 +51,7 @@ public final class DemoTrainer {
         }
         do { writer = try RunWriter(directory: directory) } catch { throw DemoError(error.description) }
         follower = ControlFollower(directory: directory)
+        revisionAtStart = (try? ControlFile.read(from: directory))?.revision ?? -1
         log("pre-training the base on digits 0-4 (\(pretraining.count) images, \(TrainingPlan.pretrainEpochs) epochs)")
         model = DemoModel.pretrained(plan: plan, pretraining: pretraining, rng: &rng)
         log("fine-tuning on digits 5-9: \(training.count) training and \(validation.count) validation images")
@@ -176,7 +179,9 @@ public final class DemoTrainer {
             acknowledge(revision, .rejected, message: message + "; training goes on unchanged")
             return nil
         case .newRevision(let control):
-            guard control.stop else {
+            // A stop is for one job: ours by run id, or (unaddressed) written after we started.
+            let forUs = control.stopRunID.map { $0 == runInfo.runID } ?? (control.revision > revisionAtStart)
+            guard control.stop, forUs else {
                 apply(control)
                 return nil
             }

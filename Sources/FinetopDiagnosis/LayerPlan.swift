@@ -19,9 +19,11 @@ public struct LayerPlan: Sendable, Equatable {
         let frozen = model.leafIndices.filter { model.layers[$0].isFrozenWithWeights }
         let chosen = Array(frozen.suffix(max(0, count)))
         guard !chosen.isEmpty else { return nil }
-        let delta = chosen.reduce(0) { $0 + model.layers[$1].trainableParamsWhenUnfrozen }
+        let flags = model.unfreezeFlags(chosen)
+        // The one parameter rule in Core, the same the dashboard's pending totals use.
+        let delta = model.trainableAfter(flags) - model.totals.trainable
         return LayerPlan(layers: chosen.map { model.layers[$0].name },
-                         flags: model.unfreezeFlags(chosen),
+                         flags: flags,
                          trainableDelta: delta, trainableBefore: model.totals.trainable)
     }
 
@@ -55,11 +57,6 @@ public struct LayerPlan: Sendable, Equatable {
 extension Layer {
     /// Frozen as the optimizer sees it: has weights, none of them trained now.
     var isFrozenWithWeights: Bool { hasWeights && trainableParams == 0 }
-
-    /// BatchNormalization trains gamma and beta, never its moving mean and variance (half its weights).
-    var trainableParamsWhenUnfrozen: Int {
-        className.contains("BatchNormalization") ? params / 2 : params
-    }
 }
 
 extension LayerTable {

@@ -17,10 +17,18 @@ public enum Event: Sendable {
     case runUpdated(Run, lastWrite: Double?)
     case tick(now: Double)
     case quit
-    /// The loop wrote control.json (possibly with a higher revision than asked, if another
-    /// dashboard had written one meanwhile).
-    case controlWritten(ControlFile)
-    case controlFailed(String)
+    /// The loop merged `change` into control.json; `file` is what is on disk now (with the other
+    /// dashboards' flags, and a higher revision than asked if one of them wrote meanwhile).
+    case controlWritten(ControlFile, ControlChange)
+    /// `change` could not be written; the reason says why (disk full, read-only, a link in the way).
+    case controlFailed(String, ControlChange)
+    /// control.json changed on disk (another dashboard wrote it) or was re-read; nil when it is gone.
+    case controlRead(ControlFile?)
+    /// control.json changed on disk but cannot be read (malformed, not a regular file).
+    case controlUnreadable(String)
+    /// Whether processes other than the job's leader still run in its process group after the
+    /// leader ended (the loop checks; the reducer decides what to send them).
+    case jobGroupChanged(alive: Bool)
     /// Ctrl-C: interrupts a job started by `finetop run`, otherwise quits.
     case interrupt
     /// The job the dashboard started changed state (it ended).
@@ -31,12 +39,34 @@ public enum Event: Sendable {
 
 /// Work the reducer asks the loop to do; the reducer itself never touches files.
 public enum Effect: Sendable, Equatable {
-    case writeControl(ControlFile)
+    /// Merge this change into control.json (under the lock, with a fresh revision).
+    case writeControl(ControlChange)
     case quit
     /// SIGINT to the job's process group (what Ctrl-C does to a job run in a shell).
     case interruptJob
     /// Read the tail of output.log and send it back as `.outputRead`.
     case readOutput
+    /// The next step after SIGINT for a job that does not end: its whole process group.
+    case signalJobGroup(JobSignal)
+}
+
+/// A signal sent to the job's process group: SIGINT when `signal` is nil.
+public struct SentSignal: Sendable, Equatable {
+    public var signal: JobSignal?
+    public var at: Double
+}
+
+/// The signals the dashboard escalates to when a job does not end after SIGINT.
+public enum JobSignal: Sendable, Equatable {
+    case terminate
+    case kill
+
+    public var name: String {
+        switch self {
+        case .terminate: return "SIGTERM"
+        case .kill: return "SIGKILL"
+        }
+    }
 }
 
 /// The process state of a job the dashboard started itself.
@@ -58,6 +88,14 @@ public struct JobView: Sendable, Equatable {
     /// Whether SIGINT has been sent already.
     public var interrupted = false
     public static let stopGrace = 10.0
+    /// The last signal sent to the job's process group and when: SIGINT (nil) is followed by
+    /// SIGTERM after `termDelay` seconds, SIGTERM by SIGKILL after `killDelay`, while anything of
+    /// the job still runs.
+    public var lastSignal: SentSignal?
+    /// Processes of the job's group still run although its leader ended (children left behind).
+    public var groupAlive = false
+    public static let termDelay = 10.0
+    public static let killDelay = 5.0
 
     public init(pid: Int32, state: JobState = .running, ctrlCInterruptsJob: Bool) {
         self.pid = pid
@@ -83,6 +121,11 @@ public struct ControlState: Sendable, Equatable {
     public var changedAt: [String: Int] = [:]
     public var stop = false
     public var stopAt: Int?
+    /// The run the stop is addressed to.
+    public var stopRunID: String?
+    /// Toggles that could not be written, by layer: the flag the user wanted and why it failed.
+    /// Cleared when a later write of that layer succeeds.
+    public var failed: [String: FailedToggle] = [:]
 
     public init() {}
 
@@ -94,9 +137,39 @@ public struct ControlState: Sendable, Equatable {
         for name in file.trainable.keys { changedAt[name] = file.revision }
         stop = file.stop
         stopAt = file.stop ? file.revision : nil
+        stopRunID = file.stopRunID
     }
 
-    public var file: ControlFile { ControlFile(revision: revision, trainable: desired, stop: stop) }
+    public var file: ControlFile { ControlFile(revision: revision, trainable: desired, stop: stop, stopRunID: stopRunID) }
+
+    /// Follows what is on disk (another dashboard's write, or the truth after a failed one):
+    /// a flag whose value changes counts as set at the file's revision. Returns the layers whose
+    /// flag changed.
+    @discardableResult
+    mutating func adopt(_ file: ControlFile?) -> [String] {
+        let f = file ?? ControlFile(revision: revision)
+        var changed: [String] = []
+        for (name, flag) in f.trainable where desired[name] != flag || changedAt[name] == nil {
+            changedAt[name] = f.revision
+            if desired[name] != flag { changed.append(name) }
+        }
+        for name in desired.keys where f.trainable[name] == nil {
+            changedAt[name] = nil
+            changed.append(name)
+        }
+        desired = f.trainable
+        if f.stop != stop || (f.stop && stopAt == nil) { stopAt = f.stop ? f.revision : nil }
+        stop = f.stop
+        stopRunID = f.stopRunID
+        revision = max(revision, f.revision)
+        return changed.sorted()
+    }
+}
+
+/// A toggle the dashboard could not write to control.json.
+public struct FailedToggle: Sendable, Equatable {
+    public var want: Bool
+    public var reason: String
 }
 
 /// A question waiting for y/n.
@@ -224,6 +297,20 @@ public struct AppState: Sendable {
     /// The flag to show: the pending one if any, else what the job reported.
     public func shownFlag(_ layer: Layer) -> Bool { pendingFlag(layer) ?? layer.trainable }
 
+    /// A toggle of this layer that could not be written and is not in effect anyway.
+    public func failedToggle(_ layer: Layer) -> FailedToggle? {
+        guard let f = control.failed[layer.name], f.want != layer.trainable, pendingFlag(layer) == nil else { return nil }
+        return f
+    }
+
+    /// The job has ended (an `end` line, or the process the dashboard started is gone): changes
+    /// written now wait in control.json for the next job started in this directory.
+    public var jobHasEnded: Bool {
+        if run.end != nil { return true }
+        if let job, !job.isRunning { return true }
+        return false
+    }
+
     public var pendingCount: Int { layers.reduce(0) { $0 + (pendingFlag($1) == nil ? 0 : 1) } }
 
     public var stopPending: Bool {
@@ -243,38 +330,14 @@ public struct AppState: Sendable {
         return m[((metricIndex % m.count) + m.count) % m.count]
     }
 
-    /// Trainable params once every pending flag is applied (Keras rules: a BatchNormalization layer
-    /// trains gamma and beta, never its moving mean and variance).
+    /// Trainable params once every pending flag is applied, by the one rule in Core
+    /// (`LayerTable.trainableAfter`).
     public var trainableAfterPending: Int {
         guard let model = run.model else { return 0 }
-        var delta = 0
-        let ls = model.layers
-        for (i, layer) in ls.enumerated() {
-            guard let want = pendingFlag(layer) else { continue }
-            let children = Self.descendants(of: i, in: ls)
-            let target: Int
-            if children.isEmpty {
-                target = want ? Self.trainableWhenOn(layer) : 0
-            } else {
-                target = want ? children.reduce(0) { $0 + (Self.hasChildren($1, in: ls) ? 0 : Self.trainableWhenOn(ls[$1])) } : 0
-            }
-            delta += target - layer.trainableParams
-        }
-        return min(model.totals.total, max(0, model.totals.trainable + delta))
+        var flags: [String: Bool] = [:]
+        for layer in model.layers { if let want = pendingFlag(layer) { flags[layer.name] = want } }
+        return model.trainableAfter(flags)
     }
-
-    static func trainableWhenOn(_ layer: Layer) -> Int {
-        layer.className.contains("BatchNorm") ? layer.params / 2 : layer.params
-    }
-
-    static func descendants(of i: Int, in ls: [Layer]) -> [Int] {
-        var out: [Int] = []
-        var j = i + 1
-        while j < ls.count && ls[j].depth > ls[i].depth { out.append(j); j += 1 }
-        return out
-    }
-
-    static func hasChildren(_ i: Int, in ls: [Layer]) -> Bool { i + 1 < ls.count && ls[i + 1].depth > ls[i].depth }
 
     /// Whether new data arrived recently; nil for imported logs (no live job).
     public var liveness: Liveness {

@@ -58,6 +58,10 @@ public protocol DashboardJob: AnyObject {
     func currentState() -> JobState
     /// What Ctrl-C does in a shell: SIGINT to the job's process group.
     func interrupt()
+    /// The escalation after SIGINT: SIGTERM or SIGKILL to the job's whole process group.
+    func signalGroup(_ signal: JobSignal)
+    /// Whether anything still runs in the job's process group (children outliving the leader).
+    var groupAlive: Bool { get }
 }
 
 /// Why the dashboard returned.
@@ -86,6 +90,8 @@ public enum Dashboard {
         }
         var controlMessage: StatusMessage?
         var existing: ControlFile?
+        // What control.json looked like when last read: a change on disk (another dashboard) is re-read.
+        var controlSeen = source.runDirectory.map { ControlStamp(ControlFile.path(in: $0)) }
         if let dir = source.runDirectory {
             do {
                 existing = try ControlFile.read(from: dir)
@@ -123,22 +129,23 @@ public enum Dashboard {
             dirty = true
             for effect in effects {
                 switch effect {
-                case .writeControl(var file):
+                case .writeControl(let change):
                     guard let dir = source.runDirectory else { continue }
-                    // Another dashboard may have written meanwhile: never go backwards.
-                    if let onDisk = try? ControlFile.read(from: dir), onDisk.revision >= file.revision {
-                        file.revision = onDisk.revision + 1
-                    }
+                    // Merged under the lock with whatever another dashboard wrote; a fresh revision.
                     do {
-                        try file.write(to: dir)
-                        send(.controlWritten(file))
+                        let file = try ControlFile.update(in: dir, change)
+                        send(.controlWritten(file, change))
                     } catch {
-                        send(.controlFailed(error.description))
+                        send(.controlFailed(error.problem, change))
+                        // Show what really is on disk, not what could not be written.
+                        send(.controlRead(try? ControlFile.read(from: dir)))
                     }
                 case .quit:
                     state.shouldQuit = true
                 case .interruptJob:
                     job?.interrupt()
+                case .signalJobGroup(let sig):
+                    job?.signalGroup(sig)
                 case .readOutput:
                     if let dir = source.runDirectory { send(.outputRead(OutputFile.tail(dir + "/" + RunFiles.output))) }
                 }
@@ -149,6 +156,24 @@ public enum Dashboard {
             guard let job, let shown = state.job?.state else { return }
             let now = job.currentState()
             if now != shown { send(.jobChanged(now)) }
+            if state.job?.isRunning == false {
+                let alive = job.groupAlive
+                if alive != state.job?.groupAlive { send(.jobGroupChanged(alive: alive)) }
+            }
+        }
+
+        /// Re-reads control.json when it changed on disk (another dashboard wrote, or it was replaced).
+        func pollControl() {
+            guard let dir = source.runDirectory else { return }
+            let path = ControlFile.path(in: dir)
+            let stamp = ControlStamp(path)
+            guard stamp != controlSeen else { return }
+            controlSeen = stamp
+            do {
+                send(.controlRead(try ControlFile.read(from: dir)))
+            } catch {
+                send(.controlUnreadable(error.description))
+            }
         }
 
         func pollSource() {
@@ -198,6 +223,7 @@ public enum Dashboard {
             }
             if woke.contains(watcher.fd) { watcher.drain() }
             if woke.contains(watcher.fd) || !watcher.isActive || woke.isEmpty {
+                pollControl()
                 pollSource()
                 if state.showOutput, let dir = source.runDirectory {
                     let lines = OutputFile.tail(dir + "/" + RunFiles.output)
@@ -213,7 +239,13 @@ public enum Dashboard {
                 state = next
                 // Only the header and fading notes read the clock: redraw when they change.
                 if Header.livenessText(state) != before.0 || state.message != before.1 || !effects.isEmpty { dirty = true }
-                for effect in effects where effect == .interruptJob { job?.interrupt() }
+                for effect in effects {
+                    switch effect {
+                    case .interruptJob: job?.interrupt()
+                    case .signalJobGroup(let sig): job?.signalGroup(sig)
+                    case .writeControl, .quit, .readOutput: break
+                    }
+                }
             }
         }
         return .quit
@@ -248,6 +280,23 @@ enum OutputFile {
         let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, start) }
         guard n > 0 else { return [] }
         return OutputTail.lines(Array(bytes.prefix(n)), fromStart: start == 0)
+    }
+}
+
+/// Identity and version of a file as `lstat` sees it (never following a link): equal stamps mean
+/// nothing was written or replaced.
+struct ControlStamp: Equatable {
+    var device: UInt64 = 0, inode: UInt64 = 0, size: Int64 = -1, mtime: Int = 0, mtimeNs: Int = 0, ctimeNs: Int = 0
+
+    init(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+        size = Int64(st.st_size)
+        mtime = Int(st.st_mtim.tv_sec)
+        mtimeNs = Int(st.st_mtim.tv_nsec)
+        ctimeNs = Int(st.st_ctim.tv_nsec)
     }
 }
 
@@ -333,18 +382,29 @@ enum TerminalGuard {
                 pipeWrite = fds[1]
             }
         }
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
+        for sig in quitSignals {
             signal(sig) { s in
                 var b = UInt8(truncatingIfNeeded: s)
                 _ = write(TerminalGuard.pipeWrite, &b, 1)
             }
         }
+        // A write past `ulimit -f` must fail with EFBIG (shown as a failed toggle), not kill us
+        // with the terminal raw; a closed pipe is an error return too.
+        for sig in ignoredSignals { signal(sig, SIG_IGN) }
     }
+
+    /// Signals whose default would kill the dashboard with the terminal raw: they quit through
+    /// the loop instead, which restores the terminal (the shell then sees the exit status 128 + signal).
+    static let quitSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU]
+    static let ignoredSignals: [Int32] = [SIGXFSZ, SIGPIPE]
+    /// Signals that end the process at once: restore the terminal, then die of the same signal.
+    /// SIGQUIT is among them so Swift's interactive backtracer never runs with the terminal raw.
+    static let crashSignals: [Int32] = [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGQUIT]
 
     /// Gives every signal back its default action once the dashboard is gone (the caller, e.g.
     /// `finetop run`, may go on running).
     static func uninstall() {
-        for sig in [SIGINT, SIGTERM, SIGHUP, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] {
+        for sig in quitSignals + ignoredSignals + crashSignals {
             signal(sig, SIG_DFL)
         }
         _ = takeSignal()
@@ -364,7 +424,7 @@ enum TerminalGuard {
     }
 
     static func installCrashRestore() {
-        for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] {
+        for sig in crashSignals {
             signal(sig) { s in
                 // Leave the alternate screen, show the cursor, reset colors; then the saved tty modes.
                 let seq: StaticString = "\u{1b}[0m\u{1b}[?25h\u{1b}[?1049l\r\n"

@@ -15,6 +15,7 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
         s.height = max(0, h)
         keepCursorVisible(&s)
     case .runUpdated(let run, let lastWrite):
+        let endedNow = state.run.end == nil && run.end != nil
         s.run = run
         s.report = Diagnoser.diagnose(run)
         if let lastWrite { s.lastWrite = lastWrite }
@@ -31,6 +32,7 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
             }
         }
         s.acksSeen = run.acks.count
+        if endedNow { effects += clearStopOfEndedJob(&s) }
     case .tick(let now):
         s.now = now
         // Notes fade after a while so the key bar comes back; questions wait for their answer.
@@ -39,6 +41,7 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
         if let job = s.job, job.isRunning, !job.interrupted, let at = job.stopAskedAt, now - at >= JobView.stopGrace {
             effects = interruptJob(&s, why: "the job did not stop within \(Int(JobView.stopGrace)) s")
         }
+        effects += escalate(&s)
     case .quit:
         s.shouldQuit = true
         effects = [.quit]
@@ -51,6 +54,7 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
         }
     case .jobChanged(let state):
         guard var job = s.job, job.state != state else { break }
+        let wasRunning = job.isRunning
         job.state = state
         s.job = job
         switch state {
@@ -62,17 +66,51 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
             s.message = StatusMessage("the job was killed by \(signalName(sig)) \u{b7} o shows its output \u{b7} q quits", .error)
         }
         if s.confirm == .stopJob { s.confirm = nil }
+        if wasRunning && !job.isRunning { effects += clearStopOfEndedJob(&s) }
+    case .jobGroupChanged(let alive):
+        guard var job = s.job, job.groupAlive != alive else { break }
+        job.groupAlive = alive
+        s.job = job
+        // The leader is gone but processes it started still run: nobody else will stop them.
+        if alive && !job.isRunning && job.ctrlCInterruptsJob {
+            s.job?.lastSignal = SentSignal(signal: .terminate, at: s.now)
+            s.message = StatusMessage("the job's main process ended but processes it started still run: sent SIGTERM "
+                + "to its process group (pid \(job.pid)); SIGKILL in \(Int(JobView.killDelay)) s if they remain", .warning)
+            effects = [.signalJobGroup(.terminate)]
+        }
     case .outputRead(let lines):
         s.outputLines = lines
-    case .controlWritten(let file):
-        // Another dashboard may have pushed the revision up; follow what is on disk.
-        if file.revision > s.control.revision {
-            for (name, at) in s.control.changedAt where at == s.control.revision { s.control.changedAt[name] = file.revision }
-            if s.control.stopAt == s.control.revision { s.control.stopAt = file.revision }
-            s.control.revision = file.revision
+    case .controlWritten(let file, let change):
+        // The file on disk holds this change merged with every other dashboard's: follow it.
+        s.control.adopt(file)
+        s.control.revision = file.revision
+        for name in change.trainable.keys {
+            s.control.changedAt[name] = file.revision
+            s.control.failed[name] = nil
         }
-    case .controlFailed(let why):
-        s.message = StatusMessage("could not write control.json: \(why)", .error)
+        if change.stop == true { s.control.stopAt = file.revision }
+        if file.revision != change.atLeast, let m = s.message {
+            s.message?.text = m.text.replacing("revision \(change.atLeast)", with: "revision \(file.revision)")
+        }
+    case .controlFailed(let why, let change):
+        for (name, want) in change.trainable { s.control.failed[name] = FailedToggle(want: want, reason: why) }
+        let what: String
+        if change.trainable.isEmpty {
+            what = change.stop == true ? "the stop was not sent" : "the stop was not cleared"
+            if change.stop == true { s.job?.stopAskedAt = nil }
+        } else {
+            let n = change.trainable.count
+            what = "\(n) toggle\(n == 1 ? "" : "s") NOT sent, the job trains as before"
+        }
+        s.message = StatusMessage("could not write control.json: \(why) · \(what)", .error)
+    case .controlRead(let file):
+        let changed = s.control.adopt(file)
+        if !changed.isEmpty, let file {
+            s.message = StatusMessage("control.json revision \(file.revision) from elsewhere (another dashboard?): "
+                + summarize(changed) + " changed")
+        }
+    case .controlUnreadable(let why):
+        s.message = StatusMessage("ignoring \(why); the next change replaces it", .warning)
     }
     if s.message != nil && s.message?.shownAt == nil { s.message?.shownAt = s.now }
     return (s, effects)
@@ -282,8 +320,28 @@ private func setTrainable(_ s: inout AppState, _ change: [String: Bool], describ
         s.control.changedAt[name] = revision
     }
     s.control.revision = revision
-    s.message = StatusMessage("\(describe) · pending (revision \(revision))")
-    return [.writeControl(s.control.file)]
+    if s.jobHasEnded {
+        // Nothing reads control.json until a job starts again here; it applies the flags at its start.
+        s.message = StatusMessage("\(describe) · written (revision \(revision)); the job has ended: "
+            + "applied when a job is restarted in this directory")
+    } else {
+        s.message = StatusMessage("\(describe) · pending (revision \(revision))")
+    }
+    return [.writeControl(ControlChange(trainable: change, atLeast: revision))]
+}
+
+/// A stop is meant for one job: once that job has ended, take it back so it cannot stop the
+/// next job started in the same directory (helpers also check `stop_run_id`).
+private func clearStopOfEndedJob(_ s: inout AppState) -> [Effect] {
+    guard s.readOnlyReason == nil, s.control.stop else { return [] }
+    let ended = s.run.info?.runID
+    if let id = s.control.stopRunID, let ended, id != ended { return [] }
+    let revision = max(s.control.revision, s.lastAckedRevision) + 1
+    s.control.stop = false
+    s.control.stopAt = nil
+    s.control.stopRunID = nil
+    s.control.revision = revision
+    return [.writeControl(ControlChange(stop: false, atLeast: revision))]
 }
 
 private func stopJob(_ s: inout AppState) -> [Effect] {
@@ -292,23 +350,47 @@ private func stopJob(_ s: inout AppState) -> [Effect] {
         return []
     }
     let revision = max(s.control.revision, s.lastAckedRevision) + 1
+    let runID = s.run.info?.runID.flatMap { $0.isEmpty ? nil : $0 }
     s.control.stop = true
     s.control.stopAt = revision
+    s.control.stopRunID = runID
     s.control.revision = revision
     s.message = StatusMessage("asked the job to stop (revision \(revision)); it stops at its next safe point")
     if s.job?.isRunning == true {
         s.job?.stopAskedAt = s.now
         s.message?.text += "; s again sends Ctrl-C"
     }
-    return [.writeControl(s.control.file)]
+    return [.writeControl(ControlChange(stop: true, stopRunID: runID, atLeast: revision))]
 }
 
 /// Ctrl-C for the job the dashboard started: SIGINT to its process group, once.
 private func interruptJob(_ s: inout AppState, why: String) -> [Effect] {
     guard let job = s.job, job.isRunning else { return [] }
     s.job?.interrupted = true
-    s.message = StatusMessage("\(why): sent SIGINT to the job (pid \(job.pid)); q quits the dashboard", .warning)
+    s.job?.lastSignal = SentSignal(signal: nil, at: s.now)
+    s.message = StatusMessage("\(why): sent SIGINT to the job (pid \(job.pid)); SIGTERM to its process group if it "
+        + "still runs in \(Int(JobView.termDelay)) s, SIGKILL \(Int(JobView.killDelay)) s later; q quits the dashboard", .warning)
     return [.interruptJob]
+}
+
+/// SIGINT → SIGTERM → SIGKILL to the job's process group while anything of it still runs, with
+/// the delays the messages state.
+private func escalate(_ s: inout AppState) -> [Effect] {
+    guard let job = s.job, let last = job.lastSignal, job.isRunning || job.groupAlive else { return [] }
+    let next: JobSignal
+    let waited: Double
+    switch last.signal {
+    case nil: (next, waited) = (.terminate, JobView.termDelay)
+    case .terminate: (next, waited) = (.kill, JobView.killDelay)
+    case .kill: return []
+    }
+    guard s.now - last.at >= waited else { return [] }
+    s.job?.lastSignal = SentSignal(signal: next, at: s.now)
+    let was = last.signal?.name ?? "SIGINT"
+    var text = "the job still runs \(Int(waited)) s after \(was): sent \(next.name) to its process group (pid \(job.pid))"
+    if next == .terminate { text += "; SIGKILL in \(Int(JobView.killDelay)) s if it remains" }
+    s.message = StatusMessage(text, .warning)
+    return [.signalJobGroup(next)]
 }
 
 /// The usual name of a signal number (Linux numbering), for the header.

@@ -250,8 +250,13 @@ enum LayerTableView {
             } else if let p = pendingFlag {
                 flag = p ? "Y*" : "N*"
                 flagStyle = Style(fg: .yellow, bold: true, underline: true)
+            } else if let failed = s.failedToggle(layer) {
+                // The user's toggle never reached control.json: wanted flag, marked failed.
+                flag = failed.want ? "Y!" : "N!"
+                flagStyle = Style(fg: .red, bold: true, underline: true)
             } else {
-                flag = layer.trainable ? "Y " : "N "
+                // P: partly trainable; s: a norm layer whose running statistics are held fixed.
+                flag = (layer.partial && layer.trainable ? "P" : layer.trainable ? "Y" : "N") + (layer.statsFrozen ? "s" : " ")
                 flagStyle.fg = layer.trainable ? .green : .none
                 flagStyle.bold = layer.trainable
             }
@@ -291,7 +296,17 @@ enum TotalsView {
         }
         guard rect.height >= 4 else { return }
         let pending = s.pendingCount
-        if pending > 0 {
+        let failed = s.layers.compactMap { s.failedToggle($0) }
+        if let first = failed.first {
+            let text = "Not written (\(failed.count)): \(first.reason)"
+            buf.text(text, x: rect.x + 1, y: rect.y + 3, style: Style(fg: .red, bold: true), maxWidth: rect.width - 1)
+        } else if pending > 0 && s.jobHasEnded {
+            // Nothing applies them until a job starts again in this directory.
+            let after = KerasFormat.count(s.trainableAfterPending)
+            let forms = ["Queued \(pending) for the next job here: trainable \(after)", "Queued \(pending) for the next job"]
+            let text = forms.first { TextWidth.of($0) <= rect.width - 2 } ?? forms[1]
+            buf.text(text, x: rect.x + 1, y: rect.y + 3, style: Style(fg: .yellow, bold: true), maxWidth: rect.width - 1)
+        } else if pending > 0 {
             let after = s.trainableAfterPending
             let d = after - t.trainable
             let sign = d >= 0 ? "+" : "-"
@@ -498,15 +513,17 @@ enum HelpOverlay {
         ("Ctrl-L", "repaint the screen"),
         ("q  Ctrl-C", "quit"),
         ("", ""),
-        ("Y N -", "trainable, frozen, no weights"),
-        ("Y* N*", "pending: written to control.json, not yet applied"),
+        ("Y N P -", "trainable, frozen, partly trainable, no weights"),
+        ("Y* N* Y!", "pending: in control.json, not applied; !: not written"),
+        ("Ys Ns", "a norm layer whose running statistics are held fixed"),
     ]
 
     static func draw(_ s: AppState, _ buf: inout ScreenBuffer) {
         var lines = Self.lines
         if let job = s.job, job.ctrlCInterruptsJob {
-            lines[lines.count - 4] = ("q", "quit (a running job keeps running)")
-            lines.insert(("Ctrl-C", "interrupt the job (SIGINT), stay open"), at: lines.count - 3)
+            let q = lines.firstIndex { $0.0 == "q  Ctrl-C" } ?? 0
+            lines[q] = ("q", "quit (a running job keeps running)")
+            lines.insert(("Ctrl-C", "interrupt the job (SIGINT), stay open"), at: q + 1)
         }
         if let hint = s.hint { lines += [("", ""), ("", shown(s, hint))] }
         let keyW = lines.map { TextWidth.of($0.0) }.max() ?? 0

@@ -25,7 +25,8 @@ enum JobLauncher {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        // Never through a link planted at output.log (run directories may be shared).
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NOCTTY, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
 
         var attributes = posix_spawnattr_t()
@@ -35,7 +36,9 @@ enum JobLauncher {
         // The job starts with default signal handling, whatever the dashboard had installed.
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        for sig in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, sig) }
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD, SIGXFSZ, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU] {
+            sigaddset(&defaults, sig)
+        }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var empty = sigset_t()
         sigemptyset(&empty)
@@ -112,9 +115,38 @@ final class Job: DashboardJob {
     }
 
     /// SIGTERM to the job's process group (the demo's trainer writes `end` stopped on it).
-    func terminate() { signalGroup(SIGTERM) }
+    func terminate() { sendToGroup(SIGTERM) }
 
-    func interrupt() { signalGroup(SIGINT) }
+    func interrupt() { sendToGroup(SIGINT) }
+
+    func signalGroup(_ signal: JobSignal) {
+        switch signal {
+        case .terminate: sendToGroup(SIGTERM)
+        case .kill: sendToGroup(SIGKILL)
+        }
+    }
+
+    /// Whether any process is left in the job's process group. Asked once the leader has been
+    /// reaped: its pid cannot be reused while the group it leads has members.
+    var groupAlive: Bool {
+        if kill(-pid, 0) == 0 { return true }
+        return errno == EPERM
+    }
+
+    /// After the leader ended: SIGTERM to the processes left in its group, SIGKILL after
+    /// `killDelay` seconds if any remain. Returns what it did, for the user; nil when none were left.
+    func endLeftovers(killDelay: Double) -> String? {
+        guard finished() != nil, groupAlive else { return nil }
+        sendToGroup(SIGTERM)
+        var left = Int(killDelay * 100)
+        while left > 0, groupAlive {
+            usleep(10_000)
+            left -= 1
+        }
+        guard groupAlive else { return "sent SIGTERM to the processes the job left running (process group \(pid)); they ended" }
+        sendToGroup(SIGKILL)
+        return "sent SIGTERM to the processes the job left running (process group \(pid)), then SIGKILL after \(Int(killDelay)) s"
+    }
 
     func currentState() -> JobState {
         switch finished() {
@@ -124,10 +156,10 @@ final class Job: DashboardJob {
         }
     }
 
-    private func signalGroup(_ sig: Int32) {
-        guard exit == nil else { return }
-        // The group outlives its leader only through the leader's children; the leader is enough then.
-        if kill(-pid, sig) != 0 { kill(pid, sig) }
+    /// Signals the whole process group, also after the leader ended (its children may remain).
+    private func sendToGroup(_ sig: Int32) {
+        if exit != nil && !groupAlive { return }
+        if kill(-pid, sig) != 0 && exit == nil { kill(pid, sig) }
     }
 
     /// The status a shell would report for the job: its exit code, or 128 + the signal.

@@ -63,6 +63,8 @@ struct RunCommand: ParsableCommand {
         }
         let how = job.finished()?.description ?? "ended"
         print("finetop: the job \(how); its run is in \(directory)")
+        // Children of the job outliving it would train on unseen; nobody else will stop them.
+        if let what = job.endLeftovers(killDelay: JobView.killDelay) { print("finetop: " + what) }
         switch exit {
         case .quit: throw ExitCode(status)
         // Ctrl-C after the job ended is the user quitting; SIGTERM/SIGHUP report themselves.

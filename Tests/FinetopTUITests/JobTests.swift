@@ -43,7 +43,7 @@ import FinetopCore
 
     @Test func stopEscalatesToSIGINTAfterTheGraceOrASecondS() {
         let (asked, effects) = TestRuns.press(withJob(), [.char("s"), .char("y")])
-        #expect(effects.contains { if case .writeControl(let f) = $0 { return f.stop } else { return false } })
+        #expect(effects.contains { if case .writeControl(let f) = $0 { return f.stop == true } else { return false } })
         #expect(asked.job?.stopAskedAt == asked.now)
         // Within the grace nothing more happens; after it, SIGINT once.
         #expect(reduce(asked, .tick(now: asked.now + 1)).1.isEmpty)

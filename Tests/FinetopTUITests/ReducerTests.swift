@@ -6,11 +6,13 @@ import FinetopDiagnosis
 @Suite struct ReducerTests {
     let start = TestRuns.state(TestRuns.mobileNet())
 
+    /// The change a write effect asks for, as the file it would produce on an empty run directory.
     func written(_ effects: [Effect]) -> ControlFile? {
         for e in effects {
             switch e {
-            case .writeControl(let f): return f
-            case .quit, .interruptJob, .readOutput: continue
+            case .writeControl(let c):
+                return ControlFile(revision: c.atLeast, trainable: c.trainable, stop: c.stop ?? false, stopRunID: c.stopRunID)
+            case .quit, .interruptJob, .readOutput, .signalJobGroup: continue
             }
         }
         return nil
@@ -76,8 +78,10 @@ import FinetopDiagnosis
         let (_, effects) = TestRuns.press(s, [.char("j"), .char(" ")])
         let file = try #require(written(effects))
         #expect(file.revision == 8)
-        // The earlier change is kept: control.json is the whole desired state.
-        #expect(file.trainable == ["Conv_1": false, "Conv1": true])
+        // Only this dashboard's change is sent; ControlFile.update merges it into the file, keeping
+        // the earlier Conv_1 (and any other dashboard's flags): see ControlMergeTests.
+        #expect(file.trainable == ["Conv1": true])
+        #expect(s.control.desired == ["Conv_1": false])
     }
 
     @Test func restartShowsUnackedChangesAsPending() {
@@ -212,7 +216,8 @@ import FinetopDiagnosis
 
     @Test func controlWrittenAtHigherRevisionIsFollowed() {
         let (toggled, _) = TestRuns.press(start, [.char("j"), .char(" ")])
-        let (s, _) = reduce(toggled, .controlWritten(ControlFile(revision: 4, trainable: ["Conv1": true])))
+        let (s, _) = reduce(toggled, .controlWritten(ControlFile(revision: 4, trainable: ["Conv1": true]),
+                                                     ControlChange(trainable: ["Conv1": true], atLeast: 1)))
         #expect(s.control.revision == 4)
         #expect(s.control.changedAt["Conv1"] == 4)
         var run = s.run
