@@ -11,19 +11,39 @@ public struct Curves: Sendable, Equatable {
     public var valAccuracy: [Double?]
     /// Where accuracy came from (`accuracy`, `acc`, `sparse_categorical_accuracy`, …), for evidence.
     public var accuracyName: String?
+    /// The accuracy was logged in percent (a value above 1) and is held here as a fraction.
+    public var accuracyWasPercent = false
+    /// Classes of a classifier, from the run's task or its output layer: the chance-level loss is ln(classes).
+    public var numClasses: Int?
+    /// What the user expects the run to reach (`--target-accuracy`, `--target-loss`, or `target` in the hparams).
+    public var target = Target()
 
     public init(epochNumbers: [Int], trainLoss: [Double?], valLoss: [Double?],
-                trainAccuracy: [Double?] = [], valAccuracy: [Double?] = [], accuracyName: String? = nil) {
+                trainAccuracy: [Double?] = [], valAccuracy: [Double?] = [], accuracyName: String? = nil,
+                numClasses: Int? = nil, target: Target = Target()) {
         self.epochNumbers = epochNumbers
         self.trainLoss = trainLoss
         self.valLoss = valLoss
-        self.trainAccuracy = trainAccuracy.isEmpty ? Array(repeating: nil, count: trainLoss.count) : trainAccuracy
-        self.valAccuracy = valAccuracy.isEmpty ? Array(repeating: nil, count: trainLoss.count) : valAccuracy
+        var train = trainAccuracy.isEmpty ? Array(repeating: nil, count: trainLoss.count) : trainAccuracy
+        var val = valAccuracy.isEmpty ? Array(repeating: nil, count: trainLoss.count) : valAccuracy
+        // Accuracy in percent (0-100): any finite value above 1 says so; both series share the unit.
+        if (train + val).contains(where: { ($0 ?? 0).isFinite && ($0 ?? 0) > 1 }) {
+            train = train.map { $0.map { $0 / 100 } }
+            val = val.map { $0.map { $0 / 100 } }
+            accuracyWasPercent = true
+        }
+        self.trainAccuracy = train
+        self.valAccuracy = val
         self.accuracyName = accuracyName
+        self.numClasses = numClasses.flatMap { $0 > 1 ? $0 : nil }
+        var target = target
+        if let a = target.accuracy, a > 1, a <= 100 { target.accuracy = a / 100 }
+        self.target = target
     }
 
     /// Reads the series from a run, accepting the names other frameworks use for the same thing.
-    public init(_ run: Run) {
+    /// The target comes from `target` unless it is empty, else from the run's hparams.
+    public init(_ run: Run, target: Target = Target()) {
         let records = run.epochs
         let accuracy = Self.accuracyName(in: records)
         self.init(
@@ -32,7 +52,9 @@ public struct Curves: Sendable, Equatable {
             valLoss: records.map { Self.first(of: Self.valLossNames, in: $0) },
             trainAccuracy: records.map { r in accuracy.flatMap { r.values[$0] } },
             valAccuracy: records.map { r in accuracy.flatMap { r.values["val_" + $0] } },
-            accuracyName: accuracy)
+            accuracyName: accuracy,
+            numClasses: run.info?.task?.numClasses ?? run.model.flatMap(RunFacts.outputWidth),
+            target: target.isEmpty ? Target(run.info?.hparams ?? HParams()) : target)
     }
 
     public var count: Int { trainLoss.count }
@@ -54,4 +76,26 @@ public struct Curves: Sendable, Equatable {
     static func accuracyName(in records: [EpochRecord]) -> String? {
         accuracyNames.first { name in records.contains { $0.values[name] != nil || $0.values["val_" + name] != nil } }
     }
+}
+
+/// What the user expects the run to reach: the "human-level" reference for avoidable bias (Ng).
+public struct Target: Sendable, Equatable {
+    /// A fraction 0-1 (a value in percent, 1-100, is read as percent).
+    public var accuracy: Double?
+    public var loss: Double?
+
+    public init(accuracy: Double? = nil, loss: Double? = nil) {
+        self.accuracy = accuracy.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
+        self.loss = loss.flatMap { $0.isFinite ? $0 : nil }
+    }
+
+    /// `"target": 0.85` (an accuracy) or `"target": {"accuracy": 0.85, "loss": 0.3}` in the run's hparams.
+    public init(_ hparams: HParams) {
+        guard let value = hparams.extra.first(where: { $0.0 == "target" })?.1 else { self.init(); return }
+        if let a = value.double { self.init(accuracy: a); return }
+        self.init(accuracy: value["accuracy"]?.double ?? value["val_accuracy"]?.double,
+                  loss: value["loss"]?.double ?? value["val_loss"]?.double)
+    }
+
+    public var isEmpty: Bool { accuracy == nil && loss == nil }
 }

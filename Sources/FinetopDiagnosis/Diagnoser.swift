@@ -17,25 +17,41 @@ public enum Diagnoser {
         diagnose(run, thresholds: Thresholds())
     }
 
-    public static func diagnose(_ run: Run, thresholds t: Thresholds) -> DiagnosisReport {
-        let curves = Curves(run)
-        let timeline = replay(curves, t)
+    /// `target`, when not empty, overrides the `target` in the run's hparams.
+    public static func diagnose(_ run: Run, thresholds t: Thresholds, target: Target = Target()) -> DiagnosisReport {
+        let curves = Curves(run, target: target)
+        let timeline = replay(curves, t, finished: isFinished(run))
         let current = diagnosis(curves, timeline, RunFacts(run), t)
         return DiagnosisReport(current: current, history: timeline.map { ($0.epoch, $0.label) })
     }
 
+    public static func diagnose(_ run: Run, target: Target) -> DiagnosisReport {
+        diagnose(run, thresholds: Thresholds(), target: target)
+    }
+
+    /// A run that will get no more epochs: it ended, reached its planned epochs, or is a log another
+    /// tool wrote (read whole, view only). Its last epoch needs no second one to confirm a label.
+    static func isFinished(_ run: Run) -> Bool {
+        if run.end != nil || !run.format.acceptsControl { return true }
+        if let planned = run.info?.hparams.epochs, planned > 0, run.epochs.count >= planned { return true }
+        return false
+    }
+
     /// Runs the rules on every prefix of the curves and applies hysteresis: a label changes only
     /// when two epochs in a row agree on the new one, or on decisive evidence (a NaN or exploding
-    /// loss; a new best val_loss ends overfitting).
-    public static func replay(_ curves: Curves, _ t: Thresholds = Thresholds()) -> [TimelineEntry] {
+    /// loss; a new best val_loss ends overfitting). The rules themselves hold a label on weaker
+    /// evidence than it took to enter it. In a finished run the last epoch's call stands alone.
+    public static func replay(_ curves: Curves, _ t: Thresholds = Thresholds(), finished: Bool = false) -> [TimelineEntry] {
         var out: [TimelineEntry] = []
         out.reserveCapacity(curves.count)
         var running = RunningSignals(curves)
         for i in 0..<curves.count {
             running.add()
             let previous = out.last
-            let raw = Rules.call(running.signals, current: previous?.label ?? .tooEarly, t)
-            let (label, since) = settle(previous, raw: raw, index: i)
+            let last = finished && i == curves.count - 1
+            let raw = Rules.call(running.signals, current: previous?.label ?? .tooEarly, t, finished: last)
+            var (label, since) = settle(previous, raw: raw, index: i)
+            if last && raw.label != .tooEarly && raw.label != label { (label, since) = (raw.label, i) }
             let shownFor = label == previous?.label ? (previous?.shownFor ?? 0) + 1 : 1
             out.append(TimelineEntry(epoch: curves.epochNumbers[i], raw: raw, label: label, sinceIndex: since, shownFor: shownFor))
         }

@@ -5,7 +5,7 @@ enum Evidence {
         switch label {
         case .tooEarly: out = tooEarly(s, t)
         case .diverging: out = diverging(s, t)
-        case .overfitting: out = overfitting(s)
+        case .overfitting: out = overfitting(s, t)
         case .underfitting: out = underfitting(s, t)
         case .fit: out = fit(s, t)
         }
@@ -18,7 +18,7 @@ enum Evidence {
     static func tooEarly(_ s: Signals, _ t: Thresholds) -> [String] {
         if s.count == 0 { return ["no epochs yet"] }
         let plural = s.count == 1 ? "epoch" : "epochs"
-        return ["only \(s.count) \(plural) so far; a label needs \(t.minEpochs) and one more to confirm it"]
+        return ["only \(s.count) \(plural) so far; a label needs \(t.minEpochs) and one more to confirm it (a finished run, \(t.minEpochsFinished))"]
     }
 
     static func diverging(_ s: Signals, _ t: Thresholds) -> [String] {
@@ -34,16 +34,40 @@ enum Evidence {
             let acc = s.trainAccuracy.map(NumberText.value) ?? "?"
             return ["train loss \(loss) at accuracy \(acc) is \(NumberText.value(nats)) nats per wrong example: saturated outputs, worse than guessing"]
         case .accuracyCollapsed(let from, let to):
-            return ["train accuracy collapsed from \(NumberText.value(from)) to \(NumberText.value(to))"]
+            return ["train accuracy collapsed from \(NumberText.value(from)) to \(NumberText.value(to)) while the loss rose"]
+        case .runawayNegative(let from, let to):
+            return ["the loss ran away below zero, \(NumberText.value(from)) → \(NumberText.value(to)): a broken objective, not learning"]
+        case .deadAtChance(let chance):
+            let loss = s.train.map { NumberText.value($0.last) } ?? "?"
+            return ["train loss \(loss) sits at the chance level ln(classes) = \(NumberText.value(chance)) after "
+                + (s.shape.trainFirst.map { $0 > chance * 2 ? "a first epoch at \(NumberText.value($0)) (it blew up inside epoch 1)" : "having been lower" } ?? "having been lower")
+                + ": the model is dead, not slow"]
         }
     }
 
-    static func overfitting(_ s: Signals) -> [String] {
+    static func overfitting(_ s: Signals, _ t: Thresholds) -> [String] {
         guard let val = s.val else { return [] }
-        var out = [valAboveBest(s, val) + trainFellSince(s)]
-        out.append("no new best val_loss for \(val.sinceBest) epochs")
-        if let gap = accuracyGap(s) { out.append(gap) }
-        return out
+        switch Rules.overfit(s, holding: true, t) {
+        case .accuracyGap:
+            var out = [accuracyGap(s) ?? "train accuracy is well above val accuracy"]
+            out.append("val has not improved in the last \(Shape.third(s.count)) epochs: the model learns its training data, not the task")
+            return out
+        case .lossGap:
+            let ratio = s.shape.lossRatio.map(NumberText.times) ?? "?"
+            return ["val_loss is \(ratio) the train loss and the gap widens while val_loss no longer improves"]
+        case .rose, .stalled, nil:
+            var out = [valAboveBest(s, val) + trainFellSince(s)]
+            out.append("no new best val_loss for \(val.sinceBest) epochs" + noiseNote(s, val))
+            if let gap = accuracyGap(s) { out.append(gap) }
+            return out
+        }
+    }
+
+    /// ", a rise of 0.12 against a noise of 0.01": why the rise is a trend, not a wobble.
+    static func noiseNote(_ s: Signals, _ val: SeriesSignals) -> String {
+        guard let noise = s.shape.valNoise, let level = s.shape.valLevel else { return "" }
+        let rise = level - (s.shape.valBestLevel ?? val.best.value)
+        return "; its level rose \(NumberText.value(rise)), \(NumberText.value(rise / max(noise, 1e-12)))× the curve's noise \(NumberText.value(noise))"
     }
 
     static func valAboveBest(_ s: Signals, _ val: SeriesSignals) -> String {
@@ -60,19 +84,29 @@ enum Evidence {
     static func accuracyGap(_ s: Signals) -> String? {
         guard let a = s.trainAccuracy, let v = s.valAccuracy else { return nil }
         let name = s.accuracyName ?? "accuracy"
-        return "train \(name) \(NumberText.value(a)) vs val_\(name) \(NumberText.value(v))"
+        let gap = s.shape.accuracyGap.map { ", a gap of \(Int(($0 * 100).rounded())) points over the last epochs" } ?? ""
+        return "train \(name) \(NumberText.value(a)) vs val_\(name) \(NumberText.value(v))" + gap
     }
 
     static func underfitting(_ s: Signals, _ t: Thresholds) -> [String] {
         var out: [String] = []
-        switch Rules.underfit(s, t) {
+        switch Rules.underfit(s, holding: true, t) {
         case .lowAccuracy(let best):
             let name = s.accuracyName ?? "accuracy"
-            out.append("best \(name) \(NumberText.value(best)) is below \(NumberText.value(t.underfitAccuracy)): "
-                + "the model still gets more than \(NumberText.percent(1 - t.underfitAccuracy)) of its own training data wrong")
+            out.append("train loss has plateaued with best \(name) \(NumberText.value(best)): "
+                + "the model gets \(NumberText.percent(1 - best)) of its own training data wrong and no longer improves")
         case .barelyLearned(let left):
             let first = s.train.map { NumberText.value($0.first) } ?? "?"
-            out.append("best train loss is still \(NumberText.percent(left)) of its first value \(first)")
+            out.append("train loss has plateaued at \(NumberText.percent(left)) of its first value \(first)")
+        case .nearChance(let f):
+            out.append("train loss has plateaued at \(NumberText.percent(f)) of the chance-level loss ln(\(s.numClasses ?? 0))")
+        case .belowTarget(let bias, let variance):
+            let what = s.target.accuracy != nil ? "accuracy" : "loss"
+            out.append("the train \(what) is \(NumberText.value(bias)) short of your target (avoidable bias) while train and val "
+                + "differ by \(NumberText.value(variance)) (variance): bias is the larger problem")
+        case .overRegularized(let from, let to):
+            out.append("train accuracy fell from \(NumberText.value(from)) to \(NumberText.value(to)) while the loss kept falling: "
+                + "the regularization term (weight decay) wins over the data")
         case nil:
             out.append("the model did not fit its training data for two epochs in a row")
         }
@@ -97,6 +131,10 @@ enum Evidence {
     static func valNearBest(_ s: Signals, _ val: SeriesSignals, _ t: Thresholds) -> String {
         if val.sinceBest == 0 { return "val_loss \(NumberText.value(val.last)) is its best so far" }
         let threshold = t.overfitRise
+        if val.riseFromBest >= threshold, let noise = s.shape.valNoise, let level = s.shape.valLevel,
+           level - (s.shape.valBestLevel ?? val.best.value) <= t.noiseMultiple * noise {
+            return valAboveBest(s, val) + ", within twice its noise (\(NumberText.value(noise))): a noisy plateau, not a turn"
+        }
         if val.riseFromBest < threshold {
             return "val_loss \(NumberText.value(val.last)) is within \(NumberText.percent(max(0, val.riseFromBest))) "
                 + "of its best \(NumberText.value(val.best.value)) at epoch \(s.shown(val.best.index))"
@@ -106,11 +144,13 @@ enum Evidence {
     }
 
     static func notATurn(_ s: Signals, _ val: SeriesSignals, _ threshold: Double, _ t: Thresholds) -> String {
-        if let train = s.train, let atBest = s.trainAtValBest, SeriesSignals.relative(train.recentLow, to: atBest) > -t.overfitTrainDrop {
-            return "train loss has not fallen \(NumberText.percent(t.overfitTrainDrop)) since"
+        if let train = s.train, let atBest = s.trainAtValBest, train.recentLow >= atBest {
+            return "train loss has not fallen since"
         }
         if val.sinceBest < t.overfitSinceBest { return "one epoch since" }
-        return "the last three epochs sit \(NumberText.percent(val.sustainedRise)) above it (a turn is \(NumberText.percent(threshold)))"
+        if (s.shape.valSlopeSinceBest ?? 0) <= 0 { return "no upward trend since the best" }
+        let level = s.shape.valLevel.map { SeriesSignals.relative($0, to: val.best.value) } ?? val.sustainedRise
+        return "the last three epochs sit \(NumberText.percent(level)) above it (a turn is \(NumberText.percent(threshold)))"
     }
 
     static func trainVersusVal(_ train: Double, _ val: Double) -> String {

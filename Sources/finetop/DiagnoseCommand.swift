@@ -16,15 +16,31 @@ struct DiagnoseCommand: ParsableCommand {
     @Option(name: .customLong("fail-on"),
             help: "Comma-separated labels that make the exit status 1, e.g. overfitting,diverging.")
     var failOn: String?
+    @Option(name: .customLong("target-accuracy"),
+            help: "The accuracy you expect (0-1, or percent): below it on a plateau, the run is underfitting (avoidable bias). Overrides `target` in the run's hparams.")
+    var targetAccuracy: Double?
+    @Option(name: .customLong("target-loss"),
+            help: "The loss you expect: above it on a plateau, the run is underfitting. Overrides `target` in the run's hparams.")
+    var targetLoss: Double?
 
     func run() throws {
         let failLabels = Self.parseLabels(failOn)
+        let target = Self.parseTarget(accuracy: targetAccuracy, loss: targetLoss)
         let run: Run
         do { run = try RunLoader.load(path: path) } catch { fail(error.description) }
-        let report = Diagnoser.diagnose(run)
+        let report = Diagnoser.diagnose(run, target: target)
         print(json ? report.json : report.text.split(separator: "\n", omittingEmptySubsequences: false)
             .map { DisplayText.neutralize(String($0)) }.joined(separator: "\n"))
         if failLabels.contains(report.current.label) { throw ExitCode(1) }
+    }
+
+    /// The target from the flags; an accuracy outside 0-100 or a non-finite loss is a usage error (exit 2).
+    static func parseTarget(accuracy: Double?, loss: Double?) -> Target {
+        if let a = accuracy, !(a.isFinite && a > 0 && a <= 100) {
+            fail("--target-accuracy: \(a) is not an accuracy (give 0-1, or a percent up to 100)")
+        }
+        if let l = loss, !l.isFinite { fail("--target-loss: \(l) is not a finite number") }
+        return Target(accuracy: accuracy, loss: loss)
     }
 
     /// The labels named in `--fail-on`; an unknown name is a usage error (exit 2), not a silent pass.
