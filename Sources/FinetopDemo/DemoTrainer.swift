@@ -33,6 +33,8 @@ public final class DemoTrainer {
     private var epochsWithoutImprovement = 0
     /// The optimizer's rate now (the head's): the plan's until control.json sets `learning_rate`.
     public private(set) var learningRate: Double
+    /// The `learning_rate` of the last control.json revision applied.
+    private var lastControlRate: Double?
     /// The gradual-unfreezing plan being carried out, if any.
     private var activePlan: PlanProgress?
     /// Plans that finished or were cancelled: a later revision carrying the same id does not restart them.
@@ -237,8 +239,10 @@ public final class DemoTrainer {
             return
         }
         var notes: [String] = []
-        if let rate = control.learningRate,
-           rate != learningRate || model.network.denseLayers.contains(where: { $0.rateFactor != 1 }) {
+        // control.json keeps its learning_rate in later revisions: apply it only when it changes,
+        // so a toggle revision does not undo the factors of layers unfrozen earlier.
+        if let rate = control.learningRate, rate != lastControlRate {
+            lastControlRate = rate
             learningRate = rate
             for layer in model.network.denseLayers { layer.rateFactor = 1 }
             notes.append("learning rate \(JSONText.number(rate)) from epoch \(epoch + 1)")

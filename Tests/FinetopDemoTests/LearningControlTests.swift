@@ -102,6 +102,25 @@ import Testing
         #expect(tenth < full * 0.2 && tenth > full * 0.05)
     }
 
+    @Test func aLaterRevisionKeepingTheSameRateLeavesTheUnfrozenLayersFactors() throws {
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        let t = try trainer(in: dir)
+        t.start()
+        try write(ControlFile(revision: 1, trainable: ["dense_3": true], learningRate: 1e-3, unfreezeLRFactor: 0.1), in: dir)
+        t.step()
+        #expect(t.model.network.denseLayers.map(\.rateFactor) == [1, 1, 0.1, 1])
+        try write(ControlFile(revision: 2, trainable: ["dense_3": true, "dense_2": true], learningRate: 1e-3), in: dir)
+        t.step()
+        #expect(t.model.network.denseLayers.map(\.rateFactor) == [1, 1, 0.1, 1])
+        #expect(t.learningRate == 1e-3)
+        // A new rate is the whole optimizer's: every layer's.
+        try write(ControlFile(revision: 3, trainable: ["dense_3": true, "dense_2": true], learningRate: 2e-3), in: dir)
+        t.step()
+        #expect(t.model.network.denseLayers.map(\.rateFactor) == [1, 1, 1, 1])
+        #expect(try readRun(dir).epochs.map { $0.values["learning_rate"] } == [5e-3, 1e-3, 1e-3])
+    }
+
     @Test func aGradualUnfreezingPlanRunsThreeStepsUnattended() throws {
         let dir = temporaryDirectory()
         defer { removeDirectory(dir) }
