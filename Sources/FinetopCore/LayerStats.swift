@@ -20,8 +20,20 @@ public struct LayerStats: Sendable, Equatable {
     /// Per layer, whether the model line said it was frozen when its latest value was logged:
     /// 0 unknown (no model line, or not a row of it), 1 trainable, 2 frozen.
     private var frozenWhenLogged: [UInt8] = []
+    private var frozenCache: FrozenCache?
+
+    /// The flags of the last model table seen; not part of the stats' value.
+    private struct FrozenCache: Sendable {
+        var table: LayerTable
+        var flags: [String: Bool]
+    }
 
     public init() {}
+
+    public static func == (a: LayerStats, b: LayerStats) -> Bool {
+        a.epochs == b.epochs && a.modelRevisions == b.modelRevisions && a.names == b.names && a.ratios == b.ratios
+            && a.gradNorms == b.gradNorms && a.frozenWhenLogged == b.frozenWhenLogged
+    }
 
     public var isEmpty: Bool { epochs.isEmpty }
     /// The latest epoch with layer stats.
@@ -58,14 +70,22 @@ public struct LayerStats: Sendable, Equatable {
                 }
             }
         }
-        var frozen: [String: Bool] = [:]
-        if let model {
-            frozen.reserveCapacity(model.layers.count)
-            for layer in model.layers { frozen[layer.name] = Self.isFrozen(layer) }
-        }
+        let frozen = frozenFlags(of: model)
         append(epoch: e, modelRevision: model?.revision ?? -1, ratios: entries, gradNorms: norms,
                frozen: { frozen[$0] })
         return nil
+    }
+
+    /// The frozen flag of every row of `model`, built once per model line (a `layer_stats` line
+    /// per epoch must not rebuild it for 10,000 layers).
+    private mutating func frozenFlags(of model: LayerTable?) -> [String: Bool] {
+        guard let model else { return [:] }
+        if let cache = frozenCache, cache.table == model { return cache.flags }
+        var flags: [String: Bool] = [:]
+        flags.reserveCapacity(model.layers.count)
+        for layer in model.layers { flags[layer.name] = Self.isFrozen(layer) }
+        frozenCache = FrozenCache(table: model, flags: flags)
+        return flags
     }
 
     /// A layer the optimizer does not update: its flag is off or none of its params train.

@@ -108,6 +108,25 @@ import Testing
         #expect(stats.recentRatios("late", epochs: 3) == [nil, nil, 1])
     }
 
+    @Test func tenThousandLayersAnEpochReadQuickly() {
+        let layers = (0..<10_000).map { #"{"name": "encoder.layer.\#($0 / 16).w\#($0)", "params": 100, "trainable_params": \#($0 % 2 == 0 ? 100 : 0)}"# }
+        var b = RunBuilder()
+        b.consume(line: #"{"type": "model", "revision": 0, "layers": ["# + layers.joined(separator: ", ") + "]}")
+        let lines = (0..<20).map { e in
+            #"{"type": "layer_stats", "epoch": \#(e), "update_ratio": {"#
+                + (0..<10_000).map { #""encoder.layer.\#($0 / 16).w\#($0)": \#(Double($0 % 7) * 1e-4)"# }.joined(separator: ", ") + "}}"
+        }
+        let started = Date()
+        for line in lines { b.consume(line: line) }
+        let perLine = Date().timeIntervalSince(started) / Double(lines.count)
+        print("layer_stats with 10,000 layers: \(Int(perLine * 1000)) ms a line")
+        #expect(b.run.skippedLines == 0)
+        #expect(b.run.layerStats.epochs.count == 20)
+        #expect(b.run.layerStats.layersFrozenButMoved.count > 4_000)
+        // Generous for a loaded debug build; ~1,000 epochs of this stay within a minute at worst.
+        #expect(perLine < 0.5)
+    }
+
     @Test func aLargeFileLoadedInTwoHalvesEqualsOneReading() throws {
         // Parallel first load: the second half's reader has no model line; absorb must give the same stats.
         var lines = [Self.model]
