@@ -21,13 +21,29 @@ public struct ControlFile: Sendable, Equatable {
     /// The run a stop is meant for (the `run_id` of the job's run line); a helper whose run has
     /// another id ignores the stop, so a stop never outlives the job it was sent to.
     public var stopRunID: String?
+    /// The whole optimizer's learning rate (every param group); nil leaves the job's own.
+    public var learningRate: Double?
+    /// The rate of the layers this revision newly unfreezes, as a factor of the head's rate (their
+    /// own param group in PyTorch/Hugging Face; a Keras job rejects a factor ≠ 1). Any positive
+    /// finite number is accepted, as the protocol says; a factor above 1 (unfrozen layers faster
+    /// than the head) is unusual but not invalid, so the dashboard, not the file, warns about it.
+    public var unfreezeLRFactor: Double?
+    /// A plan the job carries out on its own (gradual unfreezing).
+    public var plan: ControlPlan?
 
-    public init(revision: Int = 0, trainable: [String: Bool] = [:], stop: Bool = false, stopRunID: String? = nil) {
+    public init(revision: Int = 0, trainable: [String: Bool] = [:], stop: Bool = false, stopRunID: String? = nil,
+                learningRate: Double? = nil, unfreezeLRFactor: Double? = nil, plan: ControlPlan? = nil) {
         self.revision = revision
         self.trainable = trainable
         self.stop = stop
         self.stopRunID = stopRunID
+        self.learningRate = learningRate
+        self.unfreezeLRFactor = unfreezeLRFactor
+        self.plan = plan
     }
+
+    /// A learning rate or factor a job can use: finite and above 0.
+    public static func isPositiveRate(_ d: Double) -> Bool { d > 0 && d.isFinite }
 
     public static func path(in directory: String) -> String { directory + "/" + RunFiles.control }
     /// The lock every writer of control.json holds for its read-modify-write; never written to.
@@ -39,7 +55,20 @@ public struct ControlFile: Sendable, Equatable {
         var text = "{\"version\": \(Self.version), \"revision\": \(revision), \"trainable\": {"
             + t.joined(separator: ", ") + "}, \"stop\": \(stop)"
         if let id = stopRunID { text += ", \"stop_run_id\": " + JSONText.string(id) }
+        // The wave-2 fields come last and only when set, so older files keep their exact bytes.
+        if let rate = learningRate { text += ", \"learning_rate\": " + JSONText.number(rate) }
+        if let factor = unfreezeLRFactor { text += ", \"unfreeze_lr_factor\": " + JSONText.number(factor) }
+        if let plan { text += ", \"plan\": " + plan.json }
         return text + "}\n"
+    }
+
+    /// What is wrong with the wave-2 fields, or nil.
+    var settingsProblem: String? {
+        if let rate = learningRate, !Self.isPositiveRate(rate) { return "\"learning_rate\" must be a positive number" }
+        if let factor = unfreezeLRFactor, !Self.isPositiveRate(factor) {
+            return "\"unfreeze_lr_factor\" must be a positive number"
+        }
+        return plan?.problem
     }
 
     /// Writes atomically (unpredictable temporary file, fsync, rename) so the job never reads half a file.
@@ -48,6 +77,7 @@ public struct ControlFile: Sendable, Equatable {
         guard (0...Self.maxRevision).contains(revision) else {
             throw ReadError(path: Self.path(in: directory), problem: "revision \(revision) is outside 0…\(Self.maxRevision)")
         }
+        if let problem = settingsProblem { throw ReadError(path: Self.path(in: directory), problem: problem) }
         try FileSystem.writeAtomically(Array(json.utf8), to: Self.path(in: directory))
     }
 
@@ -94,7 +124,16 @@ public struct ControlFile: Sendable, Equatable {
             guard let id = s.string else { throw ReadError(path: path, problem: "\"stop_run_id\" must be a string") }
             stopRunID = id
         }
-        return ControlFile(revision: revision, trainable: trainable, stop: stop, stopRunID: stopRunID)
+        var control = ControlFile(revision: revision, trainable: trainable, stop: stop, stopRunID: stopRunID)
+        for (key, slot) in [("learning_rate", \ControlFile.learningRate), ("unfreeze_lr_factor", \.unfreezeLRFactor)] {
+            guard let v = value[key], v != .null else { continue }
+            guard let d = v.double, isPositiveRate(d) else {
+                throw ReadError(path: path, problem: "\"\(key)\" must be a positive number")
+            }
+            control[keyPath: slot] = d
+        }
+        if let p = value["plan"], p != .null { control.plan = try ControlPlan.parse(p, path: path) }
+        return control
     }
 
     /// Merges one dashboard's change into the run's control.json: under an exclusive lock on
@@ -122,6 +161,10 @@ public struct ControlFile: Sendable, Equatable {
         // replacing a broken file loses no toggle it knew of.
         var next = current ?? ControlFile(trainable: change.known)
         for (name, flag) in change.trainable { next.trainable[name] = flag }
+        if let rate = change.learningRate { next.learningRate = rate }
+        if let factor = change.unfreezeLRFactor { next.unfreezeLRFactor = factor }
+        if let plan = change.plan { next.plan = plan }
+        if let problem = next.settingsProblem { throw ReadError(path: path(in: directory), problem: problem) }
         if let stop = change.stop {
             next.stop = stop
             next.stopRunID = stop ? change.stopRunID : nil
@@ -150,13 +193,23 @@ public struct ControlChange: Sendable, Equatable {
     /// The flags this dashboard knows control.json holds: the base when the file on disk cannot be
     /// read (malformed, a FIFO, a link) and is replaced.
     public var known: [String: Bool]
+    /// nil leaves the file's learning rate; `.some(nil)` removes it, `.some(r)` sets it.
+    public var learningRate: Double??
+    /// nil leaves the file's factor; `.some(nil)` removes it, `.some(f)` sets it.
+    public var unfreezeLRFactor: Double??
+    /// nil leaves the file's plan; `.some(nil)` removes it; a plan with `cancel` stops it.
+    public var plan: ControlPlan??
 
     public init(trainable: [String: Bool] = [:], stop: Bool? = nil, stopRunID: String? = nil, atLeast: Int = 1,
-                known: [String: Bool] = [:]) {
+                known: [String: Bool] = [:],
+                learningRate: Double?? = nil, unfreezeLRFactor: Double?? = nil, plan: ControlPlan?? = nil) {
         self.trainable = trainable
         self.stop = stop
         self.stopRunID = stopRunID
         self.atLeast = atLeast
         self.known = known
+        self.learningRate = learningRate
+        self.unfreezeLRFactor = unfreezeLRFactor
+        self.plan = plan
     }
 }

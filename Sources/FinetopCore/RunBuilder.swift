@@ -61,6 +61,7 @@ public struct RunBuilder: Sendable {
             run.end = nil   // a restarted job, as takeRun does
         }
         if let end = b.end { run.end = end }
+        run.layerStats.append(contentsOf: b.layerStats, model: run.model)
         if let model = b.model { run.model = model }
         run.acks.append(contentsOf: b.acks)
         for record in b.epochs { addEpoch(record) }
@@ -87,7 +88,7 @@ public struct RunBuilder: Sendable {
 
     // MARK: - The fast path: one pass over the top-level object
 
-    private enum Kind { case run, model, batch, epoch, control, end, unknown, missing }
+    private enum Kind { case run, model, batch, epoch, control, end, layerStats, unknown, missing }
 
     /// Returns why the line was skipped, or nil when it was taken (or ignored as an unknown type).
     private mutating func consumeFast(_ c: inout JSONCursor) -> String? {
@@ -107,7 +108,8 @@ public struct RunBuilder: Sendable {
                 switch k {
                 case Packed.type:
                     guard let v = c.readRawString() else { return c.skipValue() ? "\"type\" is not a string" : "not valid JSON" }
-                    kind = Self.kind(v.count <= 8 ? Packed.word(c.base + v.start, v.count) : 0)
+                    kind = v.count <= 8 ? Self.kind(Packed.word(c.base + v.start, v.count))
+                        : Packed.isLayerStats(c.base + v.start, v.count) ? .layerStats : .unknown
                 case Packed.epoch:
                     guard readOptionalNumber(&c, into: &epoch) else { badField = badField ?? "epoch"; break }
                 case Packed.step:
@@ -157,7 +159,7 @@ public struct RunBuilder: Sendable {
             if let valLoss { values["val_loss"] = valLoss }
             addEpoch(EpochRecord(epoch: e, step: step.flatMap(Self.wholeNumber), values: values, time: time))
             return nil
-        case .run, .model, .control, .end:
+        case .run, .model, .control, .end, .layerStats:
             return slowPath(&c)
         case .unknown:
             return nil
@@ -274,6 +276,7 @@ public struct RunBuilder: Sendable {
         case "run": return takeRun(value)
         case "model": return takeModel(value)
         case "control": return takeControl(value)
+        case "layer_stats": return run.layerStats.record(value, model: run.model)
         case "end":
             guard let reason = value["reason"]?.string else { return "end line without a \"reason\" string" }
             run.end = RunEnd(reason: reason, message: value["message"]?.string)
@@ -413,6 +416,12 @@ enum Packed {
             k -= 1
         }
         return w
+    }
+
+    /// Whether the `count` bytes at `p` spell `layer_stats` (too long for one word).
+    static func isLayerStats(_ p: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        count == 11 && word(p, 8) == word("layer_st") && p[8] == UInt8(ascii: "a") && p[9] == UInt8(ascii: "t")
+            && p[10] == UInt8(ascii: "s")
     }
 
     static func word(_ s: String) -> UInt64 {

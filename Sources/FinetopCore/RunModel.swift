@@ -308,6 +308,8 @@ public struct Run: Sendable, Equatable {
     public var epochs: [EpochRecord] = []
     public var batches = BatchSeries()
     public var acks: [ControlAck] = []
+    /// Per-layer update ratios (and gradient norms) from the `layer_stats` lines.
+    public var layerStats = LayerStats()
     public var end: RunEnd?
     /// Complete lines that were not valid JSON or lacked what their type needs.
     public var skippedLines: Int = 0

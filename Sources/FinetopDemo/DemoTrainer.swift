@@ -31,6 +31,14 @@ public final class DemoTrainer {
     private var modelRevision = 0
     private var bestValidation: (loss: Double, epoch: Int)?
     private var epochsWithoutImprovement = 0
+    /// The optimizer's rate now (the head's): the plan's until control.json sets `learning_rate`.
+    public private(set) var learningRate: Double
+    /// The `learning_rate` of the last control.json revision applied.
+    private var lastControlRate: Double?
+    /// The gradual-unfreezing plan being carried out, if any.
+    private var activePlan: PlanProgress?
+    /// Plans that finished or were cancelled: a later revision carrying the same id does not restart them.
+    private var endedPlans: Set<String> = []
 
     /// Splits the data, pre-trains the base on digits 0–4 and opens the run directory.
     public init(directory: String, digits: Digits, plan: TrainingPlan, seed: UInt64, scenarioName: String,
@@ -44,6 +52,7 @@ public final class DemoTrainer {
             throw DemoError("the training plan needs a positive batch size, epochs and sample counts")
         }
         rng = PCG32(seed: seed)
+        learningRate = plan.optimizer.learningRate
         let pretraining = digits.subset(where: { $0 < 5 })
         (training, validation) = try Self.split(digits.subset(where: { $0 >= 5 }, relabel: { $0 - 5 }), plan, &rng)
         guard pretraining.count >= 100 else {
@@ -129,7 +138,9 @@ public final class DemoTrainer {
         let epochIndex = epoch
         let stepsPerEpoch = (training.count + plan.batchSize - 1) / plan.batchSize
         let reportEvery = max(1, (stepsPerEpoch + 1) / 2)
-        let result = model.network.trainEpoch(on: training, batchSize: plan.batchSize, optimizer: plan.optimizer,
+        let before = model.network.denseLayers.map { ($0.weights, $0.bias) }
+        let optimizer = plan.optimizer.with(learningRate: learningRate)
+        let result = model.network.trainEpoch(on: training, batchSize: plan.batchSize, optimizer: optimizer,
                                                   rng: &rng) {
             stepInEpoch, running in
             globalStep += 1
@@ -140,9 +151,27 @@ public final class DemoTrainer {
         noteValidationLoss(checked.loss)
         writer.epoch(EpochRecord(epoch: epochIndex, step: globalStep, values: [
             "loss": result.loss, "val_loss": checked.loss, "accuracy": result.accuracy,
-            "val_accuracy": checked.accuracy, "learning_rate": plan.optimizer.learningRate,
+            "val_accuracy": checked.accuracy, "learning_rate": learningRate,
         ], time: Clock.monotonic() - started))
+        writer.layerStats(epoch: epochIndex, updateRatio: zip(model.network.denseLayers, before).map { layer, start in
+            (layer.name, Self.updateRatio(from: start, to: (layer.weights, layer.bias)))
+        })
         epoch += 1
+    }
+
+    /// `‖w_end − w_start‖ / ‖w_start‖` over all of a layer's weights (kernel and bias): exactly 0
+    /// when nothing changed (a frozen layer), as every helper reports it.
+    static func updateRatio(from start: ([Double], [Double]), to end: ([Double], [Double])) -> Double {
+        var moved = 0.0, size = 0.0
+        for (a, b) in [(start.0, end.0), (start.1, end.1)] {
+            for i in a.indices {
+                let d = b[i] - a[i]
+                moved += d * d
+                size += a[i] * a[i]
+            }
+        }
+        if moved == 0 { return 0 }
+        return (moved / size).squareRoot()
     }
 
     // MARK: - EarlyStopping, as Keras counts it
@@ -174,15 +203,18 @@ public final class DemoTrainer {
         if let end { return end }
         switch follower.read() {
         case .nothingNew:
+            advancePlan()
             return nil
         case .malformed(let revision, let message):
             acknowledge(revision, .rejected, message: message + "; training goes on unchanged")
+            advancePlan()
             return nil
         case .newRevision(let control):
             // A stop is for one job: ours by run id, or (unaddressed) written after we started.
             let forUs = control.stopRunID.map { $0 == runInfo.runID } ?? (control.revision > revisionAtStart)
             guard control.stop, forUs else {
                 apply(control)
+                advancePlan()
                 return nil
             }
             // As in the helpers, a stop wins over toggles in the same revision: nothing more will train.
@@ -192,26 +224,121 @@ public final class DemoTrainer {
         }
     }
 
+    /// Applies one revision whole or not at all: flags, `learning_rate` (every layer's rate, from
+    /// the next step), `unfreeze_lr_factor` (the rate of the layers this revision unfreezes, as a
+    /// factor of the head's) and `plan`.
     private func apply(_ control: ControlFile) {
         let names = model.layerNames
-        let unknown = control.trainable.keys.filter { !names.contains($0) }.sorted()
+        let planNames = control.plan.map { $0.groups.flatMap { $0 } } ?? []
+        let unknown = Set(control.trainable.keys.filter { !names.contains($0) } + planNames.filter { !names.contains($0) })
+            .sorted()
         guard unknown.isEmpty else {
             acknowledge(control.revision, .rejected, message: "unknown layer name\(unknown.count > 1 ? "s" : ""): "
                 + unknown.joined(separator: ", ")
                 + " (names are those of the latest model line); nothing changed, training goes on")
             return
         }
-        let changed = names.filter { name in control.trainable[name].map { model.setTrainable(name, $0) } ?? false }
-        guard !changed.isEmpty else {
-            acknowledge(control.revision, .applied, message: "the layers already had these flags")
-            return
+        var notes: [String] = []
+        // control.json keeps its learning_rate in later revisions: apply it only when it changes,
+        // so a toggle revision does not undo the factors of layers unfrozen earlier.
+        if let rate = control.learningRate, rate != lastControlRate {
+            lastControlRate = rate
+            learningRate = rate
+            for layer in model.network.denseLayers { layer.rateFactor = 1 }
+            notes.append("learning rate \(JSONText.number(rate)) from epoch \(epoch + 1)")
         }
-        modelRevision += 1
-        let table = model.layerTable(revision: modelRevision)
-        writer.model(table)
-        let totals = table.totals
-        acknowledge(control.revision, .applied, changed: changed, message:
-            "\(KerasFormat.count(totals.trainable)) of \(KerasFormat.count(totals.total)) params trainable from epoch \(epoch)")
+        let changed = names.filter { name in
+            guard let flag = control.trainable[name] else { return false }
+            let changed = model.setTrainable(name, flag)
+            if changed, flag { setRateFactor(name, control.unfreezeLRFactor ?? 1) }
+            return changed
+        }
+        if let factor = control.unfreezeLRFactor, factor != 1, changed.contains(where: { model.isTrainable($0) == true }) {
+            notes.append("unfrozen layers at rate × \(JSONText.number(factor)) (\(JSONText.number(learningRate * factor)))")
+        }
+        notes.append(contentsOf: takePlan(control))
+        if !changed.isEmpty {
+            modelRevision += 1
+            let table = model.layerTable(revision: modelRevision)
+            writer.model(table)
+            let totals = table.totals
+            notes.insert("\(KerasFormat.count(totals.trainable)) of \(KerasFormat.count(totals.total)) params trainable from epoch \(epoch)",
+                         at: 0)
+        }
+        acknowledge(control.revision, .applied, changed: changed,
+                    message: notes.isEmpty ? "the layers already had these flags" : notes.joined(separator: "; "))
+    }
+
+    private func setRateFactor(_ name: String, _ factor: Double) {
+        model.network.denseLayers.first { $0.name == name }?.rateFactor = factor
+    }
+
+    // MARK: - Gradual unfreezing
+
+    /// A plan being carried out: which group comes next, and at which epoch boundary.
+    private struct PlanProgress {
+        var plan: ControlPlan
+        var revision: Int
+        var nextGroup = 0
+        var nextEpoch: Int
+    }
+
+    /// Starts, keeps, replaces or cancels the plan as this revision says; returns notes for its acknowledgement.
+    private func takePlan(_ control: ControlFile) -> [String] {
+        guard let plan = control.plan else {
+            guard let active = activePlan else { return [] }
+            endedPlans.insert(active.plan.id)
+            activePlan = nil
+            return ["plan \(active.plan.id) ended: this revision has no plan"]
+        }
+        if plan.cancel {
+            guard let active = activePlan, active.plan.id == plan.id else { return [] }
+            endedPlans.insert(plan.id)
+            activePlan = nil
+            return ["plan \(plan.id) cancelled after step \(active.nextGroup)/\(active.plan.groups.count)"]
+        }
+        if activePlan?.plan.id == plan.id || endedPlans.contains(plan.id) { return [] }
+        var notes: [String] = []
+        if let old = activePlan {
+            endedPlans.insert(old.plan.id)
+            notes.append("plan \(old.plan.id) replaced")
+        }
+        activePlan = PlanProgress(plan: plan, revision: control.revision, nextEpoch: epoch)
+        notes.append("plan \(plan.id): \(plan.groups.count) steps, one every \(plan.everyEpochs) epoch"
+            + (plan.everyEpochs == 1 ? "" : "s") + ", the first now")
+        return notes
+    }
+
+    /// At an epoch boundary: carries out the plan's next step when it is due.
+    private func advancePlan() {
+        guard var progress = activePlan, epoch >= progress.nextEpoch else { return }
+        let plan = progress.plan
+        let group = plan.groups[progress.nextGroup]
+        let factor = plan.lrFactor ?? 1
+        var unfrozen: [String] = []
+        for name in group where model.setTrainable(name, true) {
+            setRateFactor(name, factor)
+            unfrozen.append(name)
+        }
+        progress.nextGroup += 1
+        progress.nextEpoch = epoch + plan.everyEpochs
+        let step = "plan \(plan.id): step \(progress.nextGroup)/\(plan.groups.count): "
+        var message = unfrozen.isEmpty ? step + group.joined(separator: ", ") + " already trainable"
+            : step + "unfroze " + unfrozen.joined(separator: ", ")
+        if !unfrozen.isEmpty && factor != 1 { message += " at rate × \(JSONText.number(factor))" }
+        message += " from epoch \(epoch + 1)"
+        if !unfrozen.isEmpty {
+            modelRevision += 1
+            writer.model(model.layerTable(revision: modelRevision))
+        }
+        if progress.nextGroup >= plan.groups.count {
+            endedPlans.insert(plan.id)
+            activePlan = nil
+            message += "; plan done"
+        } else {
+            activePlan = progress
+        }
+        acknowledge(progress.revision, .applied, changed: unfrozen, message: message)
     }
 
     private func acknowledge(_ revision: Int, _ status: ControlAck.Status, changed: [String] = [], message: String) {

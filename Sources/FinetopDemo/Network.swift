@@ -54,6 +54,9 @@ public final class DenseLayer {
     public internal(set) var bias: [Double]
     /// Keras's `layer.trainable`: when false the layer gets no gradients and no updates.
     public var trainable = true
+    /// This layer's rate as a factor of the optimizer's (its own param group, as PyTorch gives the
+    /// layers an unfreeze with `unfreeze_lr_factor` brings in); 1 for the head.
+    public internal(set) var rateFactor = 1.0
     public internal(set) var weightGradient: [Double]
     public internal(set) var biasGradient: [Double]
     // Adam's running moments; separate properties so one update can write all of them at once.
@@ -129,14 +132,15 @@ public final class DenseLayer {
         guard trainable else { return }
         optimizerSteps += 1
         switch optimizer {
-        case .adam(let learningRate):
+        case .adam(let baseRate):
+            let learningRate = baseRate * rateFactor
             let t = Double(optimizerSteps)
             let rate = learningRate * (1 - pow(AdamConstants.beta2, t)).squareRoot() / (1 - pow(AdamConstants.beta1, t))
             Kernels.adamStep(&weights, weightGradient, &weightsMean, &weightsVariance, rate)
             Kernels.adamStep(&bias, biasGradient, &biasMean, &biasVariance, rate)
-        case .sgd(let learningRate):
-            Kernels.descend(&weights, weightGradient, learningRate)
-            Kernels.descend(&bias, biasGradient, learningRate)
+        case .sgd(let baseRate):
+            Kernels.descend(&weights, weightGradient, baseRate * rateFactor)
+            Kernels.descend(&bias, biasGradient, baseRate * rateFactor)
         }
     }
 }
