@@ -438,8 +438,9 @@ class LayerStats:
                     if now.shape != kept[1].shape:
                         per[vid] = (math.inf, _sq(kept[1]))
                         continue
-                    d = now - kept[1]
-                    per[vid] = (_sq(d), _sq(kept[1]))
+                    start = kept[1]
+                    n2 = _sq(start)
+                    per[vid] = (_sq(np.subtract(now, start, out=start)), n2)  # our copy: reuse it
                 else:
                     a = _view(w)
                     if _fingerprint(a) == kept[1]:
