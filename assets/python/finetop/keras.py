@@ -22,9 +22,18 @@ toggle nor reset its patience, ReduceLROnPlateau keeps its counters, BackupAndRe
 reloads nor deletes its backup, CSVLogger and TensorBoard keep their files open, History is one
 continuous record.
 
-``model.fit(..., callbacks=[FinetopCallback()])`` — logging only. The dashboard shows the run
-and ``stop`` works, but a layer toggle can't be applied inside ``model.fit``: the callback
-acknowledges it with a ``rejected`` control line that says to use ``finetop.keras.fit``.
+The dashboard's other moves (control.json fields, see ``finetop.control``): ``learning_rate``
+applies at the next batch (no recompile; a LearningRateSchedule is replaced by the constant at a
+recompile at the epoch's end), ``unfreeze_lr_factor`` ≠ 1 is refused whole (one rate per Keras
+optimizer: set ``learning_rate``), a gradual-unfreezing ``plan`` is carried out at epoch
+boundaries (``FinetopCallback.take_plan_step``), ``apply_now`` ends the current epoch early at a
+batch boundary to apply a trainable change. At every epoch end a ``layer_stats`` line gives each
+layer's update ratio (``LayerStats``).
+
+``model.fit(..., callbacks=[FinetopCallback()])`` — logging only. The dashboard shows the run,
+``stop`` and a plain ``learning_rate`` work, ``layer_stats`` are written, but a layer toggle
+can't be applied inside ``model.fit``: the callback acknowledges it with a ``rejected`` control
+line that says to use ``finetop.keras.fit``.
 
 The run directory is ``$FINETOP_RUN_DIR`` (set by ``finetop run -- python train.py``), else the
 ``run_dir`` you pass, else ``runs/<timestamp>``.
