@@ -3,6 +3,19 @@
     {"version": 1, "revision": 7, "trainable": {"Conv_1": true}, "stop": false,
      "stop_run_id": "20261201-102640-3fa9c2"}
 
+Optional fields (still version 1), all validated here so that every helper refuses the same bad
+input with the same message:
+
+- ``"learning_rate": 1e-5`` — the whole optimizer's rate (a positive finite number);
+- ``"unfreeze_lr_factor": 0.1`` — the rate of the layers this revision newly unfreezes, as a
+  factor of the current head rate (positive finite; PyTorch/Hugging Face make it a param group,
+  Keras refuses a factor other than 1);
+- ``"plan": {"id": "p1", "kind": "gradual_unfreeze", "groups": [["a", "b"], ["c"]],
+  "every_epochs": 1, "lr_factor": null, "cancel": false}`` — gradual unfreezing carried out by
+  the job (``Plan``);
+- ``"apply_now": true`` — apply a trainable change at the next batch boundary rather than at the
+  end of the epoch, where the framework can (Keras ends the epoch early).
+
 The dashboard replaces the file atomically and raises ``revision`` by one per write. The training
 side applies a revision it has not handled yet at its next safe point and acknowledges it with a
 ``control`` line (``RunLog.control``); a revision not newer than the last one handled is stale and
@@ -45,17 +58,61 @@ class ControlError(ValueError):
         self.revision = revision
 
 
+MAX_PLAN_ID = 200               # characters of a plan id
+PLAN_KINDS = ("gradual_unfreeze",)
+
+
+class Plan:
+    """A validated ``plan`` of control.json: ``id`` (non-empty str), ``kind``
+    ("gradual_unfreeze"), ``groups`` (list of non-empty lists of row names: one group unfrozen per
+    step), ``every_epochs`` (int ≥ 1), ``lr_factor`` (positive float or None) and ``cancel``
+    (bool). A later revision carrying the same ``id`` continues the same plan (it is not
+    restarted); ``cancel: true`` stops it."""
+
+    __slots__ = ("id", "kind", "groups", "every_epochs", "lr_factor", "cancel")
+
+    def __init__(self, id, groups, every_epochs=1, lr_factor=None, cancel=False,
+                 kind="gradual_unfreeze"):
+        self.id = id
+        self.kind = kind
+        self.groups = [list(g) for g in groups]
+        self.every_epochs = every_epochs
+        self.lr_factor = lr_factor
+        self.cancel = bool(cancel)
+
+    def names(self):
+        """Every row name of every group, in order, once."""
+        seen, out = set(), []
+        for g in self.groups:
+            for n in g:
+                if n not in seen:
+                    seen.add(n)
+                    out.append(n)
+        return out
+
+    def __eq__(self, other):
+        return isinstance(other, Plan) and all(getattr(self, k) == getattr(other, k)
+                                               for k in self.__slots__)
+
+    def __repr__(self):
+        return "Plan(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
+
+
 class ControlFile:
     """A validated control.json: ``revision`` (int, 0 ≤ r ≤ 2^53−1), ``trainable``
-    {layer name: bool}, ``stop`` (bool) and ``stop_run_id`` (str or None).
+    {layer name: bool}, ``stop`` (bool) and ``stop_run_id`` (str or None); optionally
+    ``learning_rate`` (positive float), ``unfreeze_lr_factor`` (positive float), ``plan``
+    (``Plan``) and ``apply_now`` (bool), None/False when absent.
 
     Handed out by ``ControlReader``, ``stop`` is whether *this job* must stop (the addressing
     rule of the module docstring); ``stop_asked`` is the raw ``stop`` of the file and ``note``
     says why a stop was not for this job (None otherwise)."""
 
-    __slots__ = ("version", "revision", "trainable", "stop", "stop_run_id", "stop_asked", "note")
+    __slots__ = ("version", "revision", "trainable", "stop", "stop_run_id", "stop_asked", "note",
+                 "learning_rate", "unfreeze_lr_factor", "plan", "apply_now")
 
-    def __init__(self, revision, trainable=None, stop=False, version=VERSION, stop_run_id=None):
+    def __init__(self, revision, trainable=None, stop=False, version=VERSION, stop_run_id=None,
+                 learning_rate=None, unfreeze_lr_factor=None, plan=None, apply_now=False):
         self.version = version
         self.revision = revision
         self.trainable = dict(trainable or {})
@@ -63,15 +120,25 @@ class ControlFile:
         self.stop_asked = self.stop
         self.stop_run_id = stop_run_id
         self.note = None
+        self.learning_rate = learning_rate
+        self.unfreeze_lr_factor = unfreeze_lr_factor
+        self.plan = plan
+        self.apply_now = bool(apply_now)
 
     def __eq__(self, other):
         return (isinstance(other, ControlFile) and self.revision == other.revision
                 and self.trainable == other.trainable and self.stop == other.stop
-                and self.stop_run_id == other.stop_run_id)
+                and self.stop_run_id == other.stop_run_id
+                and self.learning_rate == other.learning_rate
+                and self.unfreeze_lr_factor == other.unfreeze_lr_factor
+                and self.plan == other.plan and self.apply_now == other.apply_now)
 
     def __repr__(self):
-        return "ControlFile(revision=%r, trainable=%r, stop=%r, stop_run_id=%r)" % (
-            self.revision, self.trainable, self.stop, self.stop_run_id)
+        extra = "".join(", %s=%r" % (k, getattr(self, k)) for k in
+                        ("learning_rate", "unfreeze_lr_factor", "plan", "apply_now")
+                        if getattr(self, k) not in (None, False))
+        return "ControlFile(revision=%r, trainable=%r, stop=%r, stop_run_id=%r%s)" % (
+            self.revision, self.trainable, self.stop, self.stop_run_id, extra)
 
 
 def _whole(v):
@@ -168,7 +235,74 @@ def _parse(data):
     if stop_run_id is not None and not isinstance(stop_run_id, str):
         raise ControlError('control.json: "stop_run_id" must be a string (got %s)'
                            % _show(stop_run_id), revision)
-    return ControlFile(revision, trainable, stop, version, stop_run_id)
+    learning_rate = _positive(value, "learning_rate", revision)
+    unfreeze_lr_factor = _positive(value, "unfreeze_lr_factor", revision)
+    apply_now = value.get("apply_now")
+    if apply_now is None:
+        apply_now = False
+    if not isinstance(apply_now, bool):
+        raise ControlError('control.json: "apply_now" must be true or false (got %s)'
+                           % _show(apply_now), revision)
+    plan = _plan(value.get("plan"), revision)
+    return ControlFile(revision, trainable, stop, version, stop_run_id, learning_rate=learning_rate,
+                       unfreeze_lr_factor=unfreeze_lr_factor, plan=plan, apply_now=apply_now)
+
+
+def _positive(obj, key, revision, where="control.json"):
+    """``obj[key]`` as a positive finite float, None when absent or null; ControlError otherwise."""
+    v = obj.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ControlError('%s: "%s" must be a positive number (got %s)' % (where, key, _show(v)),
+                           revision)
+    try:
+        f = float(v)
+    except OverflowError:
+        f = float("inf")
+    if not (f > 0) or f == float("inf"):
+        raise ControlError('%s: "%s" must be a positive finite number (got %s)'
+                           % (where, key, _show(v)), revision)
+    return f
+
+
+def _plan(p, revision):
+    if p is None:
+        return None
+    where = 'control.json: "plan"'
+    if not isinstance(p, dict):
+        raise ControlError("%s must be an object (got %s)" % (where, _show(p)), revision)
+    pid = p.get("id")
+    if not isinstance(pid, str) or not pid or len(pid) > MAX_PLAN_ID:
+        raise ControlError('%s needs an "id": a non-empty string of at most %d characters (got %s)'
+                           % (where, MAX_PLAN_ID, _show(pid)), revision)
+    cancel = p.get("cancel")
+    if cancel is None:
+        cancel = False
+    if not isinstance(cancel, bool):
+        raise ControlError('%s: "cancel" must be true or false (got %s)' % (where, _show(cancel)),
+                           revision)
+    kind = p.get("kind")
+    if cancel and p.get("groups") is None and kind in (None,) + PLAN_KINDS:
+        return Plan(pid, [], 1, None, True, kind or PLAN_KINDS[0])  # a cancel needs only the id
+    if kind not in PLAN_KINDS:
+        raise ControlError('%s: "kind" must be %s (got %s)'
+                           % (where, " or ".join('"%s"' % k for k in PLAN_KINDS), _show(kind)),
+                           revision)
+    groups = p.get("groups")
+    if not isinstance(groups, list) or not groups:
+        raise ControlError('%s: "groups" must be a non-empty list of lists of layer names (got %s)'
+                           % (where, _show(groups)), revision)
+    for i, g in enumerate(groups):
+        if not isinstance(g, list) or not g or not all(isinstance(n, str) for n in g):
+            raise ControlError('%s: group %d must be a non-empty list of layer names (got %s)'
+                               % (where, i + 1, _show(g)), revision)
+    every = _whole(p.get("every_epochs", 1))
+    if every is None or every < 1 or every > MAX_REVISION:
+        raise ControlError('%s: "every_epochs" must be a whole number of epochs ≥ 1 (got %s)'
+                           % (where, _show(p.get("every_epochs"))), revision)
+    lr_factor = _positive(p, "lr_factor", revision, where)
+    return Plan(pid, groups, every, lr_factor, cancel, kind)
 
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a directory"),

@@ -22,9 +22,18 @@ toggle nor reset its patience, ReduceLROnPlateau keeps its counters, BackupAndRe
 reloads nor deletes its backup, CSVLogger and TensorBoard keep their files open, History is one
 continuous record.
 
-``model.fit(..., callbacks=[FinetopCallback()])`` — logging only. The dashboard shows the run
-and ``stop`` works, but a layer toggle can't be applied inside ``model.fit``: the callback
-acknowledges it with a ``rejected`` control line that says to use ``finetop.keras.fit``.
+The dashboard's other moves (control.json fields, see ``finetop.control``): ``learning_rate``
+applies at the next batch (no recompile; a LearningRateSchedule is replaced by the constant at a
+recompile at the epoch's end), ``unfreeze_lr_factor`` ≠ 1 is refused whole (one rate per Keras
+optimizer: set ``learning_rate``), a gradual-unfreezing ``plan`` is carried out at epoch
+boundaries (``FinetopCallback.take_plan_step``), ``apply_now`` ends the current epoch early at a
+batch boundary to apply a trainable change. At every epoch end a ``layer_stats`` line gives each
+layer's update ratio (``LayerStats``).
+
+``model.fit(..., callbacks=[FinetopCallback()])`` — logging only. The dashboard shows the run,
+``stop`` and a plain ``learning_rate`` work, ``layer_stats`` are written, but a layer toggle
+can't be applied inside ``model.fit``: the callback acknowledges it with a ``rejected`` control
+line that says to use ``finetop.keras.fit``.
 
 The run directory is ``$FINETOP_RUN_DIR`` (set by ``finetop run -- python train.py``), else the
 ``run_dir`` you pass, else ``runs/<timestamp>``.
@@ -39,6 +48,7 @@ import math
 import os
 import sys
 import time
+import zlib
 
 
 def _choose_backend():
@@ -76,12 +86,13 @@ def _choose_backend():
 _choose_backend()
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 from .control import ControlError, ControlReader  # noqa: E402
 from .runlog import RunLog, to_number  # noqa: E402
 
 __all__ = ["FinetopCallback", "fit", "model_layers", "layer_map", "hparams_of", "task_of",
-           "apply_trainable", "recompile", "optimizer_params"]
+           "apply_trainable", "recompile", "optimizer_params", "LayerStats", "set_learning_rate"]
 
 # Layers that perturb the inputs only while training: reported as augmentation.
 _AUGMENTATION_EXTRA = {"GaussianNoise", "GaussianDropout", "AlphaDropout", "MixUp", "CutMix",
@@ -338,6 +349,177 @@ def _sibling_callbacks(cb):
     return []
 
 
+# -- per-layer learning signal (layer_stats) -----------------------------------------------------
+
+def _flat32(a):
+    a = np.asarray(a).reshape(-1)
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float32)
+    return a
+
+
+def _sq(a):
+    """‖a‖² as a Python float (float64 again if float32 overflows)."""
+    v = float(np.dot(a, a))
+    if not math.isfinite(v) and np.all(np.isfinite(a)):
+        a = a.astype(np.float64)
+        v = float(np.dot(a, a))
+    return v
+
+
+def _view(v):
+    """The variable's value as a numpy array without copying where the backend allows (JAX and
+    PyTorch on the CPU); a copy otherwise."""
+    try:
+        return np.asarray(v.value)
+    except Exception:
+        return keras.ops.convert_to_numpy(v)
+
+
+def _fingerprint(a):
+    a = np.ascontiguousarray(a).reshape(-1)
+    return (a.dtype.str, a.size, zlib.crc32(a.view(np.uint8)))
+
+
+class LayerStats:
+    """The ``update_ratio`` of a ``layer_stats`` line: for every row with weights,
+    ‖w_end − w_start‖ / ‖w_start‖ over the epoch, all of the layer's weights (trainable or not,
+    so BatchNormalization's moving statistics show), exactly 0.0 when nothing changed.
+
+    Cheap by design: at the epoch's beginning it copies only the weights that can change — the
+    variables the optimizer trains and the weights of layers that are trainable (BatchNorm's
+    moving statistics) — and keeps a CRC32 fingerprint and the norm of every other weight (frozen
+    layers: no copy). At the end a frozen weight whose fingerprint is unchanged contributes
+    exactly 0; one that changed anyway (a custom layer writing its own state) contributes the
+    lower bound (‖w_end‖ − ‖w_start‖)², and is copied from the next epoch on. ``seconds`` is the
+    time spent, for measuring the overhead."""
+
+    def __init__(self):
+        self._start = None
+        self._promoted = set()
+        self.seconds = 0.0
+
+    def begin(self, model):
+        t = time.perf_counter()
+        try:
+            self._start = None
+            trainable = {id(v) for v in model.trainable_variables}
+            rows, variables, live = [], {}, set()
+            for name, layer, _, ancestors in _flatten(model):
+                weights, ids = [], set()
+                for w in layer.weights:
+                    if id(w) not in ids:
+                        ids.add(id(w))
+                        weights.append(w)
+                if not weights:
+                    continue
+                rows.append((name, [id(w) for w in weights]))
+                effective = layer.trainable and all(a.trainable for a in ancestors) and \
+                    not isinstance(layer, keras.Model)
+                for w in weights:
+                    variables[id(w)] = w
+                    if effective or id(w) in trainable or id(w) in self._promoted:
+                        live.add(id(w))
+            snap = {}
+            for vid, w in variables.items():
+                if vid in live:
+                    snap[vid] = ("copy", _flat32(_view(w)).copy())
+                else:
+                    a = _view(w)
+                    snap[vid] = ("print", _fingerprint(a), _sq(_flat32(a)))
+            self._start = (rows, variables, snap)
+        finally:
+            self.seconds += time.perf_counter() - t
+
+    def end(self, model):
+        """{row name: ratio} for the epoch since ``begin``; {} when ``begin`` was not called."""
+        if self._start is None:
+            return {}
+        t = time.perf_counter()
+        try:
+            rows, variables, snap = self._start
+            self._start = None
+            per = {}  # id -> (‖Δ‖², ‖w_start‖²)
+            for vid, w in variables.items():
+                kept = snap[vid]
+                if kept[0] == "copy":
+                    now = _flat32(_view(w))
+                    if now.shape != kept[1].shape:
+                        per[vid] = (math.inf, _sq(kept[1]))
+                        continue
+                    start = kept[1]
+                    n2 = _sq(start)
+                    per[vid] = (_sq(np.subtract(now, start, out=start)), n2)  # our copy: reuse it
+                else:
+                    a = _view(w)
+                    if _fingerprint(a) == kept[1]:
+                        per[vid] = (0.0, kept[2])
+                    else:
+                        self._promoted.add(vid)
+                        per[vid] = ((math.sqrt(_sq(_flat32(a))) - math.sqrt(kept[2])) ** 2, kept[2])
+            out = {}
+            for name, ids in rows:
+                d2 = sum(per[i][0] for i in ids)
+                n2 = sum(per[i][1] for i in ids)
+                if d2 == 0.0:
+                    out[name] = 0.0
+                elif n2 > 0.0:
+                    out[name] = math.sqrt(d2) / math.sqrt(n2)
+                else:
+                    out[name] = math.inf
+            return out
+        finally:
+            self.seconds += time.perf_counter() - t
+
+
+# -- the learning rate ---------------------------------------------------------------------------
+
+def _innermost(opt):
+    seen = 0
+    while opt is not None and seen < 8:
+        inner = getattr(opt, "inner_optimizer", None)
+        if inner is None or inner is opt:
+            return opt
+        opt, seen = inner, seen + 1
+    return opt
+
+
+def _rate_is_settable(opt):
+    """Whether the optimizer's rate is a plain value (a variable Keras lets us assign), not a
+    LearningRateSchedule or a callable."""
+    return isinstance(getattr(_innermost(opt), "_learning_rate", None), keras.Variable)
+
+
+def _rate_kind(opt):
+    lr = getattr(_innermost(opt), "_learning_rate", None)
+    return type(lr).__name__
+
+
+def set_learning_rate(model, value):
+    """Assigns the optimizer's (plain) learning rate; under JAX, syncs the training state held
+    by ``fit`` first, so the next batch uses the new rate and the epoch's end keeps it."""
+    sync = getattr(model, "jax_state_sync", None)
+    if callable(sync):
+        sync()
+    model.optimizer.learning_rate = float(value)
+
+
+def _rate_text(v):
+    return "?" if v is None else "%g" % v
+
+
+def _set_config_rate(config, value):
+    """Sets ``learning_rate`` in an optimizer config (a wrapper's inner optimizer too)."""
+    if "learning_rate" in config and "inner_optimizer" not in config:
+        config["learning_rate"] = float(value)
+        return
+    inner = config.get("inner_optimizer")
+    if isinstance(inner, dict):
+        _set_config_rate(inner.get("config", inner), value)
+    else:
+        config["learning_rate"] = float(value)
+
+
 # -- applying a control state --------------------------------------------------------------------
 
 def apply_trainable(model, desired):
@@ -369,22 +551,31 @@ def apply_trainable(model, desired):
     return [name for (name, old), (_, layer, _, _) in zip(before, flat) if layer.trainable != old]
 
 
-def recompile(model):
+def recompile(model, learning_rate=None):
     """Compiles ``model`` again with the arguments of its last ``compile()`` and a new optimizer
     of the same class and config, then carries the old optimizer's state over
     (``carry_optimizer_state``): step count, current learning rate, and the slot variables of
-    every variable that stays trainable. Returns the number of slot variables carried over."""
+    every variable that stays trainable. Returns the number of slot variables carried over.
+
+    ``learning_rate``: the new optimizer's rate instead of the carried one; a
+    LearningRateSchedule (or callable) rate is replaced by this constant."""
     old = model.optimizer
     config = getattr(getattr(model, "_compile_config", None), "config", None)
     kwargs = dict(config) if isinstance(config, dict) else {"loss": getattr(model, "loss", None)}
     new = old
     if old is not None:
-        new = type(old).from_config(old.get_config())
+        opt_config = old.get_config()
+        if learning_rate is not None and not _rate_is_settable(old):
+            _set_config_rate(opt_config, learning_rate)
+        new = type(old).from_config(opt_config)
         kwargs["optimizer"] = new
     model.compile(**kwargs)
     if old is None or new is old:
         return 0
-    return carry_optimizer_state(old, new, model.trainable_variables)
+    carried = carry_optimizer_state(old, new, model.trainable_variables)
+    if learning_rate is not None and _rate_is_settable(new):
+        new.learning_rate = float(learning_rate)
+    return carried
 
 
 _NOT_SLOTS = {"_variables", "_trainable_variables"}
@@ -443,14 +634,14 @@ def carry_optimizer_state(old, new, trainable_variables):
     return copied
 
 
-def _apply_and_recompile(model, desired):
+def _apply_and_recompile(model, desired, learning_rate=None):
     """``apply_trainable`` + ``recompile``; (changed rows, slot variables carried). If either
     fails, puts every flag back, recompiles as before and raises: the job goes on unchanged."""
     flat = _flatten(model)
     before = [(layer, layer.trainable) for _, layer, _, _ in flat]
     try:
         changed = apply_trainable(model, desired)
-        carried = recompile(model)
+        carried = recompile(model, learning_rate=learning_rate)
         return changed, carried
     except Exception:
         for layer, flag in before:  # outer before inner: the setter propagates downwards
@@ -482,11 +673,13 @@ class FinetopCallback(keras.callbacks.Callback):
         hparams: extra hyper-parameters to report (merged over what the callback finds).
         batch_size: reported in ``hparams`` (Keras doesn't tell callbacks; ``fit`` fills it in).
         control: read control.json (default True).
-        stop_poll_interval: seconds between checks for ``stop`` during an epoch.
+        stop_poll_interval: seconds between checks of control.json during an epoch (for
+            ``stop``, ``learning_rate`` and ``apply_now``).
+        layer_stats: write a ``layer_stats`` line at every epoch end (default True).
     """
 
     def __init__(self, run_dir=None, hparams=None, batch_size=None, control=True,
-                 batch_interval=0.1, stop_poll_interval=1.0, log=None):
+                 batch_interval=0.1, stop_poll_interval=1.0, log=None, layer_stats=True):
         super().__init__()
         self.log = log if log is not None else RunLog(run_dir, batch_interval=batch_interval)
         self.run_dir = self.log.dir
@@ -504,7 +697,16 @@ class FinetopCallback(keras.callbacks.Callback):
         self._last_rows = None
         self._epoch_start = None
         self._epoch = 0
+        self._batch = 0             # batches done in the current epoch
         self._last_stop_poll = 0.0
+        self.layer_stats = LayerStats() if layer_stats else None
+        self.plan = None            # the running plan: {"plan", "revision", "done", "due"}
+        self.plans = {}             # plan id -> "running" / "finished" / "cancelled" / "failed"
+        self.plan_step_due = False  # the wrapper takes the plan's next step at this boundary
+        self.applied_rate = None    # the last learning_rate applied from control.json
+        self._pending_notes = []    # what of the pending revision applied already, and when
+        self._pending_old_rate = None
+        self._early_end = None      # (batch, steps): this epoch ended early for apply_now
 
     # -- lines ------------------------------------------------------------------------------
 
@@ -536,10 +738,25 @@ class FinetopCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        self._batch = 0
+        self._early_end = None
         self._epoch_start = time.monotonic()
+        if self.layer_stats is not None:
+            try:
+                self.layer_stats.begin(self.model)
+            except Exception as e:  # statistics must never stop training
+                self._stats_failed(e)
+
+    def _stats_failed(self, e):
+        self.layer_stats = None
+        try:
+            print("finetop: layer_stats disabled (%s: %s)" % (type(e).__name__, e), file=sys.stderr)
+        except Exception:
+            pass
 
     def on_train_batch_end(self, batch, logs=None):
         self.global_step += 1
+        self._batch += 1
         logs = logs or {}
         if "loss" in logs:
             self.log.batch(self._epoch, self.global_step, logs["loss"], logs)
@@ -548,7 +765,12 @@ class FinetopCallback(keras.callbacks.Callback):
             if now - self._last_stop_poll >= self.stop_poll_interval:
                 self._last_stop_poll = now
                 c = self.control.peek()
-                if c is not None and not isinstance(c, ControlError) and c.stop:
+                # Within the epoch: a stop, a new rate (next batch) and apply_now (epoch ends
+                # early); everything else waits for the epoch's end.
+                if c is not None and not isinstance(c, ControlError) and (
+                        c.stop or (self.pending is None and self.stop_requested is None and (
+                            c.apply_now or (c.learning_rate is not None
+                                            and c.learning_rate != self.applied_rate)))):
                     self._handle_control(self.control.poll(), during_epoch=True)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -560,9 +782,22 @@ class FinetopCallback(keras.callbacks.Callback):
         elapsed = None if self._epoch_start is None else time.monotonic() - self._epoch_start
         self.log.epoch(epoch, logs.get("loss"), logs.get("val_loss"), logs,
                        step=self.global_step, time=elapsed)
+        if self.layer_stats is not None:
+            try:
+                ratios = self.layer_stats.end(self.model)
+                if ratios:
+                    self.log.layer_stats(epoch, ratios)
+            except Exception as e:
+                self._stats_failed(e)
         self.last_epoch = epoch
         if self.control is not None and self.stop_requested is None and self.pending is None:
             self._handle_control(self.control.poll())
+        if self.pending is not None and self.stop_requested is None:
+            self.model.stop_training = True  # a change read during the epoch applies now
+        if self.plan is not None and self._managed and self.stop_requested is None and \
+                epoch >= self.plan["due"]:
+            self.plan_step_due = True
+            self.model.stop_training = True
 
     def on_train_end(self, logs=None):
         if self._managed:
@@ -601,9 +836,23 @@ class FinetopCallback(keras.callbacks.Callback):
                 "at the end of epoch %d" % (self.last_epoch + 1)
             self.log.control(c.revision, "applied", [], "stopping %s as asked" % where)
             return
+        opt = self.model.optimizer
+        factor = getattr(c, "unfreeze_lr_factor", None)
+        if factor is not None and factor != 1:
+            lr = _current_lr(opt)
+            self.log.control(c.revision, "rejected", [],
+                             "unfreeze_lr_factor %g: Keras has one learning rate per optimizer, so "
+                             "the layers being unfrozen cannot get a rate of their own; set "
+                             "\"learning_rate\" instead (for the whole model, e.g. %s = the current "
+                             "%s x %g); nothing in this revision was applied, training goes on"
+                             % (factor, _rate_text(None if lr is None else lr * factor),
+                                _rate_text(lr), factor))
+            return
         flat = {name: (layer, ancestors) for name, layer, _, ancestors in _flatten(self.model)}
         rows = {name: layer for name, (layer, _) in flat.items()}
-        unknown = sorted(n for n in c.trainable if n not in rows)
+        plan = getattr(c, "plan", None)
+        names = list(c.trainable) + (plan.names() if plan is not None and not plan.cancel else [])
+        unknown = sorted(set(n for n in names if n not in rows))
         if unknown:
             self.log.control(c.revision, "rejected", [],
                              "unknown layer name%s: %s (names are those of the latest model line); "
@@ -613,19 +862,165 @@ class FinetopCallback(keras.callbacks.Callback):
         # A layer under a frozen nested model trains nothing whatever its own flag says.
         todo = {n: v for n, v in c.trainable.items()
                 if rows[n].trainable != v or (v and not all(a.trainable for a in flat[n][1]))}
-        if not todo:
-            self.log.control(c.revision, "applied", [], "the layers already had these flags"
-                             + ("; " + c.note if getattr(c, "note", None) else ""))
-            return
-        if not self._managed:
+        rate = getattr(c, "learning_rate", None)
+        if rate is not None and rate == self.applied_rate:
+            rate = None  # control.json is a state: the rate it still carries was applied already
+        rate_by_recompile = rate is not None and opt is not None and not _rate_is_settable(opt)
+        plan_action = self._plan_action(plan)
+        needs = []
+        if todo:
+            needs.append("changing trainable flags needs a recompile")
+        if rate_by_recompile:
+            needs.append("the optimizer's learning rate is a %s, which can only be replaced by a "
+                         "constant with a recompile" % _rate_kind(opt))
+        if plan_action == "start":
+            needs.append("a plan unfreezes layers, which needs a recompile")
+        if needs and not self._managed:
             self.log.control(c.revision, "rejected", [],
-                             "changing trainable flags needs a recompile, which Keras can't do "
-                             "inside model.fit (keras-team/keras#16234); train with "
-                             "finetop.keras.fit(model, ...) instead of model.fit(...) to apply "
-                             "layer toggles; training goes on unchanged")
+                             "%s, which Keras can't do inside model.fit (keras-team/keras#16234); "
+                             "train with finetop.keras.fit(model, ...) instead of "
+                             "model.fit(...); nothing in this revision was applied, training goes "
+                             "on unchanged" % "; ".join(needs))
+            return
+        if rate is not None and opt is None:
+            self.log.control(c.revision, "rejected", [], "the model has no optimizer to set the "
+                             "learning rate of; nothing in this revision was applied")
+            return
+        # Everything checked: apply what applies at once, leave the rest to the fit wrapper.
+        notes, old_rate = [], None
+        where = ("from batch %d of epoch %d" % (self._batch + 1, self._epoch + 1) if during_epoch
+                 else "from epoch %d" % (self.last_epoch + 2))
+        if rate is not None and not rate_by_recompile:
+            old_rate = _current_lr(opt)
+            set_learning_rate(self.model, rate)
+            self.applied_rate = rate
+            notes.append("learning rate %s -> %g %s (applied at once, no recompile needed)"
+                         % (_rate_text(old_rate), rate, where) + self._rate_caveat())
+        end_of = self._epoch + 1 if during_epoch else self.last_epoch + 1
+        if rate_by_recompile:
+            notes.append("the optimizer's learning rate is a %s, which Keras cannot set: it is "
+                         "replaced by the constant %g at the recompile at the end of epoch %d"
+                         % (_rate_kind(opt), rate, end_of) + self._rate_caveat())
+        if plan_action is not None:
+            notes.append(self._plan_update(plan, plan_action, c.revision, end_of - 1))
+        if getattr(c, "note", None):
+            notes.append(c.note)
+        if not todo and not rate_by_recompile:
+            self.log.control(c.revision, "applied", [],
+                             "; ".join(notes) if notes else "the layers already had these flags")
             return
         self.pending = c
-        self.model.stop_training = True
+        self._pending_notes = notes
+        self._pending_old_rate = old_rate
+        if rate_by_recompile:
+            self.applied_rate = rate
+        if during_epoch and getattr(c, "apply_now", False) and todo:
+            self._early_end = (self._batch, (self.params or {}).get("steps"))
+            self.model.stop_training = True  # Keras ends the epoch after this batch
+        elif not during_epoch:
+            self.model.stop_training = True
+
+    def _rate_caveat(self):
+        for cb in self._callbacks or ():
+            if isinstance(cb, keras.callbacks.LearningRateScheduler):
+                return (" (note: your LearningRateScheduler sets the rate again at the beginning "
+                        "of every epoch)")
+        return ""
+
+    # -- gradual unfreezing ----------------------------------------------------------------------
+
+    def _plan_action(self, plan):
+        """What a revision's ``plan`` does: None (no plan, or the running/finished one again),
+        "start", "continue", "cancel" or "cancel-none"."""
+        if plan is None:
+            return None
+        running = self.plan is not None and self.plan["plan"].id == plan.id
+        if plan.cancel:
+            return "cancel" if running else "cancel-none"
+        if running:
+            return "continue"
+        if plan.id in self.plans:
+            return "again"
+        return "start"
+
+    def _plan_update(self, plan, action, revision, epoch):
+        """Starts, continues or cancels a plan; returns what to say about it."""
+        n = len(plan.groups)
+        if action == "start":
+            replaced = ""
+            if self.plan is not None:
+                old = self.plan
+                self.plans[old["plan"].id] = "cancelled"
+                replaced = " (replaces plan %s, stopped after step %d/%d)" % (
+                    old["plan"].id, old["done"], len(old["plan"].groups))
+            self.plan = {"plan": plan, "revision": revision, "done": 0, "due": epoch}
+            self.plans[plan.id] = "running"
+            rate = ("no change of the learning rate" if plan.lr_factor in (None, 1.0) else
+                    "the whole optimizer's learning rate x %g at each step (Keras has one rate "
+                    "for all layers)" % plan.lr_factor)
+            return ("plan %s accepted%s: %d step%s, one group every %d epoch%s, the first at the "
+                    "end of epoch %d; %s" % (plan.id, replaced, n, "" if n == 1 else "s",
+                                             plan.every_epochs,
+                                             "" if plan.every_epochs == 1 else "s", epoch + 1, rate))
+        if action == "continue":
+            p = self.plan
+            return "plan %s continues (%d/%d steps done)" % (plan.id, p["done"], len(p["plan"].groups))
+        if action == "cancel":
+            p, self.plan = self.plan, None
+            self.plans[plan.id] = "cancelled"
+            self.plan_step_due = False
+            return ("plan %s cancelled after step %d/%d; the layers it unfroze stay trainable"
+                    % (plan.id, p["done"], len(p["plan"].groups)))
+        if action == "cancel-none":
+            return "plan %s is not running (%s); nothing to cancel" % (
+                plan.id, self.plans.get(plan.id, "never started"))
+        return "plan %s is %s; it is not started again" % (plan.id, self.plans.get(plan.id))
+
+    def take_plan_step(self, model, done, epochs):
+        """Unfreezes the plan's next group (and scales the rate by its ``lr_factor``) with one
+        recompile, then writes a ``model`` line and a ``control`` line "plan <id>: step i/n:
+        unfroze …". A step that fails is undone whole and stops the plan."""
+        p = self.plan
+        plan, i = p["plan"], p["done"]
+        n = len(plan.groups)
+        revision = self.control.last_revision if self.control is not None else p["revision"]
+        group = plan.groups[i]
+        rate = None
+        old_rate = _current_lr(model.optimizer)
+        if plan.lr_factor not in (None, 1.0) and old_rate is not None:
+            rate = old_rate * plan.lr_factor
+        try:
+            changed, carried = _apply_and_recompile(model, {name: True for name in group},
+                                                    learning_rate=rate)
+        except Exception as e:
+            self.plan = None
+            self.plans[plan.id] = "failed"
+            self.log.control(revision, "rejected", [],
+                             "plan %s: step %d/%d failed (%s: %s); nothing of this step was "
+                             "applied and the plan is stopped" % (plan.id, i + 1, n,
+                                                                  type(e).__name__, e))
+            return
+        if rate is not None:
+            self.applied_rate = None  # the dashboard's rate is no longer the optimizer's
+        self.write_model(force=True)
+        p["done"] = i + 1
+        p["due"] = done - 1 + plan.every_epochs
+        what = "unfroze %s" % _names_text(changed) if changed else \
+            "unfroze nothing new (%s already trainable)" % _names_text(group)
+        parts = ["plan %s: step %d/%d: %s at the end of epoch %d" % (plan.id, i + 1, n, what, done)]
+        if rate is not None:
+            parts.append("learning rate x %g: %s -> %s for the whole optimizer (Keras has one "
+                         "rate)" % (plan.lr_factor, _rate_text(old_rate),
+                                    _rate_text(_current_lr(model.optimizer))))
+        parts.append("recompiled, %s state carried over (%d slot variables)"
+                     % (type(model.optimizer).__name__, carried))
+        if i + 1 >= n:
+            self.plan = None
+            self.plans[plan.id] = "finished"
+            parts.append("plan finished")
+        else:
+            parts.append("next step at the end of epoch %d" % (p["due"] + 1))
+        self.log.control(revision, "applied", changed, "; ".join(parts))
 
     def end_reason(self, callbacks=None):
         """(reason, message) for the training that just ended."""
@@ -710,10 +1105,15 @@ class _Relay(keras.callbacks.Callback):
             cb.on_epoch_begin(epoch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        ours = self.ft._early_end is not None
+        if ours:  # finetop ended this epoch early (apply_now): see whether anyone else stops
+            self.model.stop_training = False
         for cb in self.callbacks:
             if cb is self.ft and self.model.stop_training and self.others_stopped is None:
                 self.others_stopped = epoch  # EarlyStopping, TerminateOnNaN, a user's callback
             cb.on_epoch_end(epoch, logs)
+        if ours:
+            self.model.stop_training = True
         if self.ft.pending is not None and self.others_stopped is None and \
                 getattr(self.model.optimizer, "use_ema", False):
             # fit() ends by overwriting the weights with their moving averages: keep the real ones.
@@ -741,6 +1141,58 @@ class _Relay(keras.callbacks.Callback):
     on_predict_batch_begin = _each("on_predict_batch_begin")
     on_predict_batch_end = _each("on_predict_batch_end")
     del _each
+
+
+def _undo_rate(model, ft):
+    """Puts back the rate a pending revision set at once, when the rest of it cannot apply."""
+    old = ft._pending_old_rate
+    ft._pending_old_rate = None
+    ft._undone_rate = None
+    if old is not None and _rate_is_settable(model.optimizer):
+        try:
+            set_learning_rate(model, old)
+            ft._undone_rate = old
+        except Exception:
+            pass
+    ft.applied_rate = None
+
+
+def _undo_text(ft):
+    old = getattr(ft, "_undone_rate", None)
+    return "" if old is None else "; the learning rate is back to %s (nothing applied half)" % \
+        _rate_text(old)
+
+
+def _apply_pending(model, ft, pending, done, epochs, early):
+    """Applies a revision's trainable flags (and a rate that needs a recompile) at this epoch
+    boundary and acknowledges the whole revision with one control line saying what applied when."""
+    rate = pending.learning_rate if (pending.learning_rate is not None and
+                                     not _rate_is_settable(model.optimizer) and
+                                     ft.applied_rate == pending.learning_rate) else None
+    try:
+        changed, carried = _apply_and_recompile(model, pending.trainable, learning_rate=rate)
+    except Exception as e:
+        _undo_rate(model, ft)
+        ft.log.control(pending.revision, "rejected", [],
+                       "applying the change failed (%s: %s); the layers keep their flags%s, "
+                       "training goes on" % (type(e).__name__, e, _undo_text(ft)))
+        return
+    ft._pending_old_rate = None
+    ft.write_model(force=True)
+    parts = list(ft._pending_notes)
+    if early is not None:
+        batch, steps = early
+        when = ("epoch %d ended early after batch %d%s as asked (apply_now)"
+                % (done, batch, "" if steps is None else " of %d" % steps))
+    else:
+        when = "at the end of epoch %d" % done
+    parts.append("trainable flags applied %s: recompiled; %s state carried over (step count, "
+                 "learning rate, %d slot variables of the layers that stay trainable; newly "
+                 "trainable ones start from zero)" % (when, type(model.optimizer).__name__, carried))
+    parts.append("resuming at epoch %d" % (done + 1) if done < epochs else
+                 "training had reached its last epoch")
+    ft.log.control(pending.revision, "applied", changed, "; ".join(parts))
+    ft._pending_notes = []
 
 
 def _default_batch_size(x, batch_size):
@@ -807,31 +1259,22 @@ def fit(model, x=None, y=None, *, epochs=1, initial_epoch=0, callbacks=None, run
                       **fit_kwargs)
             done = ft.last_epoch + 1
             pending, ft.pending = ft.pending, None
+            plan_due, ft.plan_step_due = ft.plan_step_due, False
+            early, ft._early_end = ft._early_end, None
             reason, message = ft.end_reason(inner)
-            if pending is None or ft.stop_requested is not None:
+            if (pending is None and not plan_due) or ft.stop_requested is not None:
                 break
             if relay.others_stopped is not None:
-                ft.log.control(pending.revision, "rejected", [],
-                               "training ended at this epoch boundary (%s) before the change "
-                               "could be applied" % message)
+                if pending is not None:
+                    _undo_rate(model, ft)
+                    ft.log.control(pending.revision, "rejected", [],
+                                   "training ended at this epoch boundary (%s) before the change "
+                                   "could be applied%s" % (message, _undo_text(ft)))
                 break
-            try:
-                changed, carried = _apply_and_recompile(model, pending.trainable)
-            except Exception as e:
-                ft.log.control(pending.revision, "rejected", [],
-                               "applying the change failed (%s: %s); the layers keep their flags, "
-                               "training goes on" % (type(e).__name__, e))
-                changed = None
-            if changed is not None:
-                ft.write_model(force=True)
-                what = ("recompiled; %s state carried over (step count, learning rate, %d slot "
-                        "variables of the layers that stay trainable; newly trainable ones start "
-                        "from zero)" % (type(model.optimizer).__name__, carried))
-                if pending.note:
-                    what += "; " + pending.note
-                ft.log.control(pending.revision, "applied", changed,
-                               "%s; resuming at epoch %d" % (what, done + 1) if done < epochs else
-                               "%s; training had reached its last epoch" % what)
+            if pending is not None:
+                _apply_pending(model, ft, pending, done, epochs, early)
+            if plan_due and ft.plan is not None and done < epochs:
+                ft.take_plan_step(model, done, epochs)
             if done >= epochs:
                 reason, message = "completed", "trained %d epochs" % done
                 break

@@ -270,6 +270,15 @@ class RunLog:
             obj["time"] = float(time)
         self.write(obj)
 
+    def layer_stats(self, epoch, update_ratio, grad_norm=None):
+        """``update_ratio`` {row name: ‖w_end − w_start‖ / ‖w_start‖ over the epoch} (exactly 0.0
+        for a layer whose weights did not change); ``grad_norm`` {row name: number}, optional."""
+        obj = {"type": "layer_stats", "epoch": int(epoch),
+               "update_ratio": {str(k): float(v) for k, v in update_ratio.items()}}
+        if grad_norm is not None:
+            obj["grad_norm"] = {str(k): float(v) for k, v in grad_norm.items()}
+        self.write(obj)
+
     def control(self, revision, status, changed=(), message=None):
         assert status in ("applied", "rejected")
         self.write({"type": "control", "revision": int(revision), "status": status,
