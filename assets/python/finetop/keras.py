@@ -92,7 +92,7 @@ from .control import ControlError, ControlReader  # noqa: E402
 from .runlog import RunLog, to_number  # noqa: E402
 
 __all__ = ["FinetopCallback", "fit", "model_layers", "layer_map", "hparams_of", "task_of",
-           "apply_trainable", "recompile", "optimizer_params", "LayerStats", "set_learning_rate"]
+           "apply_trainable", "recompile", "optimizer_params", "connected_to", "LayerStats", "set_learning_rate"]
 
 # Layers that perturb the inputs only while training: reported as augmentation.
 _AUGMENTATION_EXTRA = {"GaussianNoise", "GaussianDropout", "AlphaDropout", "MixUp", "CutMix",
@@ -166,6 +166,51 @@ def _learnable(layer):
                 n += _size(v)
         stack.extend(getattr(l, "_layers", None) or ())
     return n
+
+
+def _sequential_like(model):
+    """Keras's own test in ``summary_utils.print_summary``: no branch, no shared layer (then the
+    summary has no "Connected to" column)."""
+    from keras.src import tree
+    from keras.src.models import Functional, Sequential
+    if isinstance(model, Sequential) or not isinstance(model, Functional):
+        return True
+    nodes = []
+    for v in model._nodes_by_depth.values():
+        if len(v) > 1 or (len(v) == 1 and len(tree.flatten(v[0].input_tensors)) > 1):
+            return False
+        nodes += v
+    for layer in model.layers:
+        seen = False
+        for node in layer._inbound_nodes:
+            if node in nodes:
+                if seen:
+                    return False
+                seen = True
+    return True
+
+
+def connected_to(model):
+    """{top-level layer name: "layer[node][tensor], …"} as ``model.summary()`` prints its
+    "Connected to" column, or {} when Keras prints no such column (a chain). Best effort: Keras
+    internals, so any failure gives {}."""
+    try:
+        if _sequential_like(model):
+            return {}
+        relevant = [n for v in model._nodes_by_depth.values() for n in v]
+        out = {}
+        for layer in model.layers:
+            parts = []
+            for node in layer._inbound_nodes:
+                if relevant and node not in relevant:
+                    continue
+                for kt in node.input_tensors:
+                    h = kt._keras_history
+                    parts.append("%s[%d][%d]" % (h.operation.name, h.node_index, h.tensor_index))
+            out[layer.name] = ", ".join(parts) or "-"
+        return out
+    except Exception:
+        return {}
 
 
 def optimizer_params(model):
@@ -712,10 +757,15 @@ class FinetopCallback(keras.callbacks.Callback):
 
     def write_model(self, force=False):
         rows = model_layers(self.model)
+        links = connected_to(self.model)
+        for row in rows:
+            if row["depth"] == 0 and row["name"] in links:
+                row["connected_to"] = links[row["name"]]
         opt = optimizer_params(self.model)
         if force or (rows, opt) != self._last_rows:
             self.revision += 1
-            self.log.model(self.revision, rows, optimizer_params=opt)
+            # The model's own name, as model.summary() titles its table ("functional", …).
+            self.log.model(self.revision, rows, optimizer_params=opt, name=getattr(self.model, "name", None))
             self._last_rows = (rows, opt)
         return rows
 
