@@ -19,35 +19,54 @@ public protocol DashboardSource: AnyObject {
     /// Every file the source reads (a TensorBoard logdir has several, in sub-directories);
     /// the folders holding them are watched so an append wakes the dashboard at once.
     var watchedPaths: [String] { get }
+    /// Why layers cannot be steered (read-only), nil when they can; may change as the job starts.
+    var readOnlyReason: String? { get }
 }
 
 extension DashboardSource {
     public var watchedPaths: [String] { [watchedPath] }
+    public var readOnlyReason: String? {
+        runDirectory == nil ? "\(run.format.rawValue) is read-only; " + LogFormats.helperHint : nil
+    }
 }
 
 /// A run directory (or its events.jsonl) read incrementally. A directory without events.jsonl
 /// yet is an empty run that fills in when the job starts writing.
+/// Without events.jsonl, the job's printed output.log gives read-only curves (`RunDirectoryReader`).
 public final class EventsFileSource: DashboardSource {
-    private let reader: EventsReader
+    private let reader: EventsReader?
+    private let directoryReader: RunDirectoryReader?
     public let runDirectory: String?
     public let watchedPath: String
 
     public init(eventsPath: String, runDirectory: String?) {
-        reader = EventsReader(path: eventsPath, format: runDirectory == nil ? .eventsFile : .runDirectory)
+        if let runDirectory {
+            reader = nil
+            directoryReader = RunDirectoryReader(directory: runDirectory)
+        } else {
+            reader = EventsReader(path: eventsPath, format: .eventsFile)
+            directoryReader = nil
+        }
         self.runDirectory = runDirectory
         watchedPath = eventsPath
     }
 
     public func poll() throws(ReadError) -> Bool {
-        if runDirectory != nil && !FileSystem.exists(watchedPath) { return false }
-        return try reader.poll()
+        if let directoryReader { return try directoryReader.poll() }
+        return try reader?.poll() ?? false
     }
 
-    public var run: Run { reader.run }
+    public var run: Run { directoryReader?.run ?? reader?.run ?? Run(format: .eventsFile) }
+    public var readOnlyReason: String? { directoryReader?.readOnlyReason }
+    public var watchedPaths: [String] {
+        guard let runDirectory else { return [watchedPath] }
+        return [watchedPath, runDirectory + "/" + RunFiles.output]
+    }
 }
 
 extension RunSource: DashboardSource {
     public var watchedPath: String { watchedFile }
+    public var readOnlyReason: String? { readOnlyText }
     public var watchedPaths: [String] { [watchedFile] + watchedFiles }
 }
 
@@ -93,9 +112,7 @@ public enum Dashboard {
                 controlMessage = StatusMessage("ignoring \(error.description); the next change replaces it", .warning)
             }
         }
-        let readOnly: String? = source.runDirectory == nil
-            ? "\(source.run.format.rawValue) is a finished log; run the job with the finetop helper to steer it"
-            : nil
+        let readOnly = source.readOnlyReason
 
         TerminalGuard.installSignalPipe()
         defer { TerminalGuard.uninstall() }
@@ -154,6 +171,7 @@ public enum Dashboard {
         func pollSource() {
             do {
                 if try source.poll() {
+                    state.readOnlyReason = source.readOnlyReason   // a job may start writing events.jsonl
                     send(.runUpdated(source.run, lastWrite: Clock.modified(source.watchedPath)))
                 }
             } catch {

@@ -12,6 +12,8 @@ struct DiagnoseCommand: ParsableCommand {
             """)
 
     @Argument(help: "A run directory, an events.jsonl, or any log finetop reads.") var path: String
+    @Option(name: .customLong("run"), help: "Which run of a log holding several (1 = the first; default: the last).")
+    var runNumber: Int?
     @Flag(help: "Print one JSON object instead of text.") var json = false
     @Option(name: .customLong("fail-on"),
             help: "Comma-separated labels that make the exit status 1, e.g. overfitting,diverging.")
@@ -20,8 +22,12 @@ struct DiagnoseCommand: ParsableCommand {
     func run() throws {
         let failLabels = Self.parseLabels(failOn)
         let run: Run
-        do { run = try RunLoader.load(path: path) } catch { fail(error.description) }
+        do { run = try RunLoader.load(path: path, options: ReadOptions(run: runNumber)) } catch { fail(error.description) }
         let report = Diagnoser.diagnose(run)
+        if run.runsInFile > 1 {
+            var err = StandardError()
+            print("finetop: \(path) holds \(run.runsInFile) runs; this is run \(run.runNumber) (--run K for another)", to: &err)
+        }
         print(json ? report.json : report.text.split(separator: "\n", omittingEmptySubsequences: false)
             .map { DisplayText.neutralize(String($0)) }.joined(separator: "\n"))
         if failLabels.contains(report.current.label) { throw ExitCode(1) }

@@ -7,12 +7,18 @@ struct SummaryCommand: ParsableCommand {
         abstract: "Print the layer table and parameter totals, Keras style.")
 
     @Argument(help: "A run directory, an events.jsonl, or any log finetop reads.") var path: String
+    @Option(name: .customLong("run"), help: "Which run of a log holding several (1 = the first; default: the last).")
+    var runNumber: Int?
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func run() throws {
         let run: Run
-        do { run = try RunLoader.load(path: path) } catch { fail(error.description) }
+        do { run = try RunLoader.load(path: path, options: ReadOptions(run: runNumber)) } catch { fail(error.description) }
         print(json ? LayerSummary.json(run, source: path) : LayerSummary.text(run))
+        if run.runsInFile > 1 {
+            var err = StandardError()
+            print("finetop: \(path) holds \(run.runsInFile) runs; this is run \(run.runNumber) (--run K for another)", to: &err)
+        }
         if run.skippedLines > 0 {
             var err = StandardError()
             print("finetop: note: \(run.skippedLines) line(s) of \(path) were skipped (last: \(run.lastSkipReason ?? "?"))", to: &err)

@@ -78,11 +78,11 @@ import Testing
     }
 
     @Test func lightningColumnNamesMapOntoTrainAndValidation() {
-        #expect(Importers.lightningName("train_loss_step") == .step("loss"))
-        #expect(Importers.lightningName("train_loss_epoch") == .epoch("loss"))
-        #expect(Importers.lightningName("val_loss") == .epoch("val_loss"))
-        #expect(Importers.lightningName("valid_acc") == .epoch("val_acc"))
-        #expect(Importers.lightningName("lr-Adam") == .epoch("lr-Adam"))
+        #expect(LightningCSVLog.name("train_loss_step") == .step("loss"))
+        #expect(LightningCSVLog.name("train_loss_epoch") == .epoch("loss"))
+        #expect(LightningCSVLog.name("val_loss") == .epoch("val_loss"))
+        #expect(LightningCSVLog.name("valid_acc") == .epoch("val_acc"))
+        #expect(LightningCSVLog.name("lr-Adam") == .epoch("lr-Adam"))
     }
 
     @Test func runDirectoryAndEventsFileAcceptControlOthersDoNot() throws {
