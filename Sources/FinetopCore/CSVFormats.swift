@@ -138,12 +138,28 @@ func numericCells(_ cells: [String], header: [String], except skipped: Set<Int> 
 
 /// `keras.callbacks.CSVLogger`: `epoch,accuracy,loss,val_accuracy,val_loss`, one row per epoch,
 /// 0-based; `append=True` adds later fits' rows below (epochs restart).
+/// Also any CSV with an epoch column written by hand (`Epoch,Train Loss,Validation Loss`): names
+/// are read as Keras names (`Train Loss` → `loss`, `Validation Accuracy` → `val_accuracy`), and
+/// epochs counted from 1 are shifted to Keras's 0-based numbers.
 enum KerasCSVLog: LogReading {
     static let format = LogFormat(name: "Keras CSVLogger CSV")
     static let usualNames: [String] = []
     static func recognizes(_ sample: LogSample) -> Bool {
         let header = sample.csvHeader
-        return header.contains("epoch") && header.count >= 2
+        return header.contains { $0.lowercased() == "epoch" } && header.count >= 2
+    }
+
+    /// A hand-written column name as Keras would spell it; Keras's own names pass unchanged.
+    static func kerasName(_ column: String) -> String {
+        guard column.contains(" ") || column != column.lowercased() || column.hasPrefix("train_") || column.hasPrefix("validation_")
+        else { return column }
+        var n = column.lowercased().replacingSpaces()
+        for (prefix, to) in [("validation_", "val_"), ("valid_", "val_"), ("test_", "val_"), ("train_", ""), ("training_", "")]
+        where n.hasPrefix(prefix) {
+            n = to + n.dropFirst(prefix.count)
+            break
+        }
+        return n
     }
     static func follower(path: String, options: ReadOptions, followLinks: Bool) -> LogFollower {
         LineFollower<Parser>(path: path, format: format, options: options, followLinks: followLinks)
@@ -152,20 +168,26 @@ enum KerasCSVLog: LogReading {
     struct Parser: LineParser {
         var rows = CSVRows()
         var runs: EpochRuns
+        var names: [String] = []
+        var base: Int?
         init(format: LogFormat, options: ReadOptions) { runs = EpochRuns(format: format, options: options) }
 
         mutating func consume(_ line: Substring, end: LineEnd) {
             switch rows.take(line) {
             case .header:
                 if rows.headerRepeats > 0 { runs.startRun() }
+                names = rows.header.map(KerasCSVLog.kerasName)
             case .blank: break
             case .mismatched: runs.skip("a row that does not match the header")
             case .row(let cells):
-                guard let e = rows.column("epoch"), let epoch = CSVTable.number(cells[e])?.wholeInt, epoch >= 0 else {
+                guard let e = names.firstIndex(of: "epoch"), let number = CSVTable.number(cells[e])?.wholeInt, number >= 0 else {
                     runs.skip("a row without a whole epoch number")
                     return
                 }
-                runs.add(EpochRecord(epoch: epoch, values: Dictionary(numericCells(cells, header: rows.header, except: [e]),
+                // Keras counts from 0; a hand-written log that starts at 1 counts from 1.
+                if base == nil { base = number == 1 && rows.header[e] != "epoch" ? 1 : 0 }
+                let epoch = max(0, number - (base ?? 0))
+                runs.add(EpochRecord(epoch: epoch, values: Dictionary(numericCells(cells, header: names, except: [e]),
                                                                       uniquingKeysWith: { a, _ in a })))
             }
         }

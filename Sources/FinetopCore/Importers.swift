@@ -42,14 +42,14 @@ enum Importers {
     /// `log_history`: training entries (`loss`, `learning_rate`, `epoch` as a float, `step`) at
     /// logging steps and evaluation entries (`eval_loss`, `eval_<metric>`) at evaluations. Each
     /// evaluation becomes one record with the mean training loss logged since the previous one;
-    /// without evaluations, one record per whole epoch.
+    /// without evaluations, each logged training loss is one record (a fine-tune of one or two
+    /// epochs logs its curve only there).
     static func trainerState(_ value: JSONValue, path: String) throws(ReadError) -> Run {
         guard let history = value["log_history"]?.array else {
             throw ReadError(path: path, problem: "is JSON without \"log_history\", expected a Hugging Face trainer_state.json")
         }
         var builder = RunBuilder(format: TrainerStateLog.format)
         var trainSum = 0.0, trainCount = 0
-        var lastTrainEpoch: Int?
         var lastLR: Double?
         let evalCount = history.filter { $0["eval_loss"] != nil }.count
         var evalIndex = 0
@@ -68,13 +68,12 @@ enum Importers {
             if let loss = entry["loss"]?.double {
                 let epoch = max(0, (epochFloat - 1e-9).rounded(.down).wholeInt ?? 0)
                 builder.appendBatch(epoch: epoch, step: step, loss: loss)
-                if evalCount == 0, let last = lastTrainEpoch, epoch != last {
-                    flushTrain(epoch: last, step: step, into: &builder)
-                }
                 trainSum += loss
                 trainCount += 1
-                lastTrainEpoch = epoch
                 lastLR = entry["learning_rate"]?.double ?? lastLR
+                if evalCount == 0 {
+                    flushTrain(epoch: builder.run.epochs.count, step: step, into: &builder)
+                }
             } else if entry["eval_loss"] != nil, let pairs = entry.objectPairs {
                 var values: [String: Double] = [:]
                 for (k, v) in pairs where !skipped.contains(k) {
@@ -89,7 +88,6 @@ enum Importers {
                 evalIndex += 1
             }
         }
-        if evalCount == 0, let last = lastTrainEpoch { flushTrain(epoch: last, step: nil, into: &builder) }
         var run = builder.snapshot
         var info = RunInfo(framework: "transformers")
         info.hparams.epochs = value["num_train_epochs"]?.int

@@ -107,8 +107,10 @@ struct KerasProgress {
     var epochsPlanned: Int?
     var pending: [String: Double]?  // the current epoch's last values at its last step
     var pendingDone = false         // that line was finished (a line end, not a redraw)
-    var batchBase = 0
     var lastStep = 0
+    /// The current epoch was announced by `Epoch k/N` (a notebook may keep only the epochs' last
+    /// lines: without markers, each finished last-step line is the next epoch).
+    var marked = false
 
     init(format: LogFormat, options: ReadOptions) { runs = EpochRuns(format: format, options: options) }
 
@@ -161,6 +163,7 @@ struct KerasProgress {
             epoch = e
             epochsPlanned = n
             lastStep = 0
+            marked = true
             return
         }
         guard let p = Self.progress(text) else { return }
@@ -169,7 +172,14 @@ struct KerasProgress {
             guard !p.metrics.isEmpty else { return }
             epoch = runs.current.run.epochs.last.map { $0.epoch + 1 } ?? 0
         }
-        guard let e = epoch, !p.metrics.isEmpty else { return }
+        guard var e = epoch, !p.metrics.isEmpty else { return }
+        let finished = end == .newline && (p.step == nil || p.step == p.of)
+        if finished && pendingDone && !marked {
+            commitPending()
+            e += 1
+            epoch = e
+            lastStep = 0
+        }
         let values = Dictionary(p.metrics, uniquingKeysWith: { _, b in b })
         let atEnd = p.step == nil || p.step == p.of
         if let k = p.step, let n = p.of, k != lastStep, let loss = values["loss"] {
@@ -199,6 +209,7 @@ struct KerasProgress {
         }
         pending = nil
         pendingDone = false
+        marked = false
     }
 
     var run: Run {
@@ -254,8 +265,12 @@ struct HuggingFaceDicts {
         flushToken()
         var bytes = Array(json.utf8)
         guard case .success(let v) = bytes.withUnsafeMutableBufferPointer({ JSONParser.parse(UnsafeBufferPointer($0)) }),
-              case .object = v else { return nil }
-        return v
+              case .object(let pairs) = v else { return nil }
+        // transformers 5 prints the numbers formatted, as strings: `{'loss': '0.6929', …}`.
+        return .object(pairs.map { key, value in
+            if case .string(let s) = value, let d = printedNumber(Substring(s)) { return (key, .number(d)) }
+            return (key, value)
+        })
     }
 
     mutating func take(_ text: Substring) -> Bool {
