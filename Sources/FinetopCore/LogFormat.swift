@@ -96,8 +96,8 @@ public enum LogFormats {
     }
 
     /// What to do to steer layers from the dashboard (read-only logs say it).
-    public static let helperHint = "for layer control, train with a finetop helper: `import finetop.keras` and "
-        + "`finetop.keras.fit(model, …)` instead of `model.fit(…)` (PyTorch: `finetop.torch.Tracker`)"
+    public static let helperHint = "to steer layers, one line: `finetop.keras.fit(model, …)` for `model.fit(…)` "
+        + "(after `import finetop.keras`; PyTorch: `finetop.torch.Tracker`)"
 
     /// "a finetop run directory (events.jsonl), a Keras CSVLogger CSV, …": for error messages.
     static var expected: String {

@@ -40,6 +40,6 @@ public final class RunDirectoryReader {
 
     /// Why the dashboard cannot steer this run: the job prints a log but uses no finetop helper.
     public var readOnlyReason: String? {
-        fromOutput ? "curves from the job's printed output (it does not use a finetop helper); " + LogFormats.helperHint : nil
+        fromOutput ? "printed output, no finetop helper; " + LogFormats.helperHint : nil
     }
 }

@@ -203,6 +203,6 @@ public final class RunSource {
     /// Why the dashboard cannot steer this run, nil when it can.
     public var readOnlyText: String? {
         guard runDirectory == nil else { return nil }
-        return "\(format.name) is read-only (the job does not use a finetop helper); " + LogFormats.helperHint
+        return "\(format.name), no finetop helper; " + LogFormats.helperHint
     }
 }

@@ -89,6 +89,9 @@ public enum DashboardExit: Sendable, Equatable {
 
 /// The full-screen dashboard: `finetop watch`, the demo and `finetop run`.
 public enum Dashboard {
+    /// The shortest time between two reads of a log that keeps changing.
+    static let pollInterval = 0.2
+
     /// Runs until the user quits or a signal arrives; the terminal is restored on every path.
     /// - Parameter runName: shown in the header; by default the run id, else the path's last part.
     @discardableResult
@@ -180,6 +183,8 @@ public enum Dashboard {
             }
         }
 
+        var lastPoll = 0.0
+        var pollDeferred = false
         while !state.shouldQuit {
             if dirty {
                 term.draw(render(state))
@@ -187,7 +192,11 @@ public enum Dashboard {
             }
             // Block on keys, file events and signals; wake once a second for the clock
             // (or every 100 ms when inotify is unavailable and the file must be polled).
-            let timeout: Int32 = watcher.isActive ? 1000 : 100
+            var timeout: Int32 = watcher.isActive ? 1000 : 100
+            // A log written thousands of lines a second is read at most every `pollInterval`:
+            // each read rebuilds the run, its diagnosis and the chart (issue 12: ~95% of a core at
+            // 10,000 lines/s otherwise). A change that arrives sooner is picked up when it ends.
+            if pollDeferred { timeout = Int32(max(1, min(Double(timeout), (lastPoll + Self.pollInterval - Clock.now) * 1000))) }
             let woke = Waiter.wait(fds: [0, watcher.fd, TerminalGuard.pipeRead], timeoutMs: timeout)
             let sig = TerminalGuard.takeSignal()
             if sig == SIGINT {
@@ -215,11 +224,17 @@ public enum Dashboard {
                 if state.shouldQuit { break }
             }
             if woke.contains(watcher.fd) { watcher.drain() }
-            if woke.contains(watcher.fd) || !watcher.isActive || woke.isEmpty {
-                pollSource()
-                if state.showOutput, let dir = source.runDirectory {
-                    let lines = OutputFile.tail(dir + "/" + RunFiles.output)
-                    if lines != state.outputLines { send(.outputRead(lines)) }
+            if woke.contains(watcher.fd) || !watcher.isActive || woke.isEmpty || pollDeferred {
+                if Clock.now - lastPoll < Self.pollInterval {
+                    pollDeferred = true
+                } else {
+                    pollDeferred = false
+                    lastPoll = Clock.now
+                    pollSource()
+                    if state.showOutput, let dir = source.runDirectory {
+                        let lines = OutputFile.tail(dir + "/" + RunFiles.output)
+                        if lines != state.outputLines { send(.outputRead(lines)) }
+                    }
                 }
             }
             pollJob()

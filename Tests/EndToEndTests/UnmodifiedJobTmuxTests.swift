@@ -10,7 +10,7 @@ import FinetopCore
        .enabled(if: !PythonHelperTests.skipped, "FINETOP_SKIP_PYTHON=1: the real-Keras tests are skipped"))
 struct UnmodifiedJobTmuxTests {
     static let script = #"""
-    import os
+    import os, time
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
     from sklearn.datasets import load_digits
@@ -19,7 +19,9 @@ struct UnmodifiedJobTmuxTests {
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
                               keras.layers.Dense(10, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x / 16.0, y, epochs=6, batch_size=32, validation_split=0.2)
+    # A pause after each epoch, so the test sees the dashboard while the job still trains.
+    pause = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: time.sleep(1.5))
+    model.fit(x / 16.0, y, epochs=6, batch_size=32, validation_split=0.2, callbacks=[pause])
     """#
 
     @Test(.timeLimit(.minutes(5)))
@@ -32,12 +34,14 @@ struct UnmodifiedJobTmuxTests {
             try? FileManager.default.removeItem(atPath: dir)
             try? FileManager.default.removeItem(atPath: script)
         }
-        let t = try TmuxSession(width: 120, height: 40)
+        let t = try TmuxSession(width: 160, height: 40)
         // No PYTHONPATH to the helpers: the script cannot import finetop.
         try t.run("KERAS_BACKEND=jax \(Binary.path) run --dir \(dir) -- \(python) \(script)")
 
         // Curves while it trains: the epoch counter moves before the job ends.
-        let live = try t.waitFor("epochs on screen while the job runs", timeout: 150) { $0.contains("epoch 2/6") || $0.contains("epoch 3/6") }
+        let live = try t.waitFor("epochs on screen while the job runs", timeout: 150) { screen in
+            (1...5).contains { screen.contains("epoch \($0)/6") } && screen.contains("live")
+        }
         #expect(!live.contains("no end line"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/" + RunFiles.events))
         // Read-only, with the one line to add.

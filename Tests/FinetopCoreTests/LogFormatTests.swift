@@ -275,3 +275,37 @@ import Glibc
         expectRefused("/dev/zero", "a device")
     }
 }
+
+/// A logdir of 1,000+ event files (one per restart or per `add_scalars` run) is read with a
+/// bounded number of open files, and a record appended to one of them is picked up.
+@Suite struct ManyEventFilesTests {
+    static func openFiles() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0 }
+
+    @Test func thousandEventFilesKeepOpenFilesBounded() throws {
+        let dir = makeTempDir("tb1200")
+        // A job restarted 1,200 times in one logdir: each run's file continues the steps.
+        for k in 0..<1200 {
+            var w = TensorBoardEventWriter()
+            w.fileVersion(wallTime: 1_763_900_000)
+            for step in 0..<3 { w.scalar(tag: "Loss/train", step: Int64(3 * k + step), value: Float(1.0 / Double(k + step + 1)), wallTime: 1_763_900_000) }
+            let name = String(format: "events.out.tfevents.%d.host.%d.0", 1_763_900_000 + k, k)
+            _ = FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(w.take()))
+        }
+        let before = Self.openFiles()
+        let source = try RunSource(path: dir)
+        try source.poll()
+        #expect(source.format == .tensorBoard)
+        #expect(source.watchedFiles.count == 1200)
+        // Tests run side by side in this process: allow them some files, not one per event file.
+        #expect(Self.openFiles() - before < 200)
+        // Still live: a record appended to the last file arrives on the next poll.
+        var w = TensorBoardEventWriter()
+        w.scalar(tag: "Loss/train", step: 3600, value: 0.01, wallTime: 1_763_900_001)
+        let last = dir + "/" + String(format: "events.out.tfevents.%d.host.%d.0", 1_763_900_000 + 1199, 1199)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: last))
+        h.seekToEndOfFile()
+        h.write(Data(w.take()))
+        h.closeFile()
+        #expect(try source.poll())
+    }
+}
