@@ -91,9 +91,10 @@ struct EpochRuns {
     }
 
     /// The run being written.
+    /// Modified in place (`_modify`): a get-then-set would copy the run's columns on every line.
     var current: RunBuilder {
         get { runs[runs.count - 1] }
-        set { runs[runs.count - 1] = newValue }
+        _modify { yield &runs[runs.count - 1] }
     }
 
     /// Starts a new run if the one being written has anything in it.

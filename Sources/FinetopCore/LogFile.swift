@@ -212,35 +212,31 @@ final class LineFollower<Parser: LineParser>: LogFollower {
     /// Splits at `\n` and `\r` (a `\r\n` pair is one line end) and feeds complete segments.
     private func consume(_ bytes: ArraySlice<UInt8>) -> Bool {
         var took = false
-        var start = bytes.startIndex
-        var i = bytes.startIndex
-        while i < bytes.endIndex {
-            let b = bytes[i]
-            if b == 0x0A || b == 0x0D {
+        var rest = 0
+        bytes.withUnsafeBufferPointer { b in
+            let n = b.count
+            var start = 0
+            var i = 0
+            while i < n {
+                let c = b[i]
+                if c != 0x0A && c != 0x0D { i += 1; continue }
                 var end = LineEnd.newline
                 var next = i + 1
-                if b == 0x0D {
-                    if next < bytes.endIndex {
-                        if bytes[next] == 0x0A { next += 1 } else { end = .carriageReturn }
-                    } else {
-                        // A `\r` at the end of what was read: its `\n` may come next. Keep it.
-                        break
-                    }
+                if c == 0x0D {
+                    // A `\r` at the end of what was read: its `\n` may come next. Keep it.
+                    if next == n { break }
+                    if b[next] == 0x0A { next += 1 } else { end = .carriageReturn }
                 }
-                emit(bytes[start..<i], end: end)
+                emit(UnsafeBufferPointer(rebasing: b[start..<i]), end: end)
                 took = true
                 start = next
                 i = next
-                continue
             }
-            i += 1
+            rest = start
         }
         // Carry the unfinished rest (and a trailing `\r`).
-        let rest = bytes[start...]
-        if skippingLongLine {
-            return took
-        }
-        pending.append(contentsOf: rest)
+        if skippingLongLine { return took }
+        pending.append(contentsOf: bytes[(bytes.startIndex + rest)...])
         if pending.count > Self.maxSegmentBytes {
             pending = []
             skippingLongLine = true
@@ -248,7 +244,7 @@ final class LineFollower<Parser: LineParser>: LogFollower {
         return took
     }
 
-    private func emit(_ segment: ArraySlice<UInt8>, end: LineEnd) {
+    private func emit(_ segment: UnsafeBufferPointer<UInt8>, end: LineEnd) {
         if skippingLongLine {
             skippingLongLine = false
             pending = []

@@ -55,7 +55,7 @@ public protocol LogFollower: AnyObject {
 
 /// One kind of log finetop reads: how to recognize it from its content, and how to read it.
 /// A new format is one type conforming to this and one line in `LogFormats.all`.
-public protocol LogReading {
+public protocol LogReading: Sendable {
     /// Its name and whether it accepts control.
     static var format: LogFormat { get }
     /// The names the tool gives the file, ranked first when a directory is searched

@@ -30,7 +30,7 @@ enum PrintedLog: LogReading {
 
         mutating func consume(_ line: Substring, end: LineEnd) {
             // A `\r` inside a line (a carriage return read at a chunk boundary) redraws too.
-            if line.contains("\r") {
+            if line.utf8.contains(0x0D) {
                 let parts = line.split(separator: "\r", omittingEmptySubsequences: false)
                 for (k, part) in parts.enumerated() { consume(part, end: k == parts.count - 1 ? end : .carriageReturn) }
                 return
@@ -125,27 +125,48 @@ struct KerasProgress {
     }
 
     /// A progress line: its step counter (`23/23`) if any and its ` - name: value` pairs.
+    /// Scans the UTF-8 bytes once (this runs for every redraw of a progress bar).
     static func progress(_ text: Substring) -> (step: Int?, of: Int?, metrics: [(String, Double)])? {
-        var s = text.drop { $0 == " " }
-        var step: Int?, total: Int?
-        if let slash = s.firstIndex(of: "/"), let k = Int(s[..<slash]) {
-            let after = s[s.index(after: slash)...]
-            let digits = after.prefix { $0.isNumber }
-            if let n = Int(digits) { step = k; total = n; s = after.dropFirst(digits.count) }
+        var copy = text
+        return copy.withUTF8 { b -> (step: Int?, of: Int?, metrics: [(String, Double)])? in
+            let n = b.count
+            var i = 0
+            while i < n && b[i] == 0x20 { i += 1 }
+            func digits(_ at: inout Int) -> Int? {
+                var v = 0, any = false
+                while at < n, b[at] >= 0x30, b[at] <= 0x39, v < 1 << 40 { v = v * 10 + Int(b[at] - 0x30); at += 1; any = true }
+                return any ? v : nil
+            }
+            var step: Int?, total: Int?
+            var j = i
+            if let k = digits(&j), j < n, b[j] == UInt8(ascii: "/") {
+                j += 1
+                if let t = digits(&j) { step = k; total = t; i = j }
+            }
+            let startsWithDash = i + 1 < n && b[i] == UInt8(ascii: "-") && b[i + 1] == 0x20
+                || i + 2 < n && b[i] == 0x20 && b[i + 1] == UInt8(ascii: "-") && b[i + 2] == 0x20
+            guard step != nil || startsWithDash else { return nil }
+            var metrics: [(String, Double)] = []
+            // Each ` - ` may start `name: value`; a name has no spaces.
+            var p = i
+            while p + 2 < n {
+                guard b[p] == 0x20, b[p + 1] == UInt8(ascii: "-"), b[p + 2] == 0x20 else { p += 1; continue }
+                let nameStart = p + 3
+                var q = nameStart
+                while q < n, b[q] != 0x20, b[q] != UInt8(ascii: ":") { q += 1 }
+                guard q + 1 < n, b[q] == UInt8(ascii: ":"), b[q + 1] == 0x20, q > nameStart, q - nameStart < 80 else { p = q; continue }
+                var v = q + 2
+                let valueStart = v
+                while v < n, b[v] != 0x20 { v += 1 }
+                let name = String(decoding: UnsafeBufferPointer(rebasing: b[nameStart..<q]), as: UTF8.self)
+                if name != "ETA", let value = printedNumber(Substring(String(decoding: UnsafeBufferPointer(rebasing: b[valueStart..<v]), as: UTF8.self))) {
+                    metrics.append((name, value))
+                }
+                p = v
+            }
+            if step == nil && metrics.isEmpty { return nil }
+            return (step, total, metrics)
         }
-        guard step != nil || s.hasPrefix(" - ") || s.hasPrefix("- ") else { return nil }
-        var metrics: [(String, Double)] = []
-        var rest = s[...]
-        while let r = rest.range(of: " - ") {
-            rest = rest[r.upperBound...]
-            guard let colon = rest.range(of: ": ") else { break }
-            let name = rest[..<colon.lowerBound]
-            guard !name.isEmpty, name.count < 80, name.allSatisfy({ !$0.isWhitespace }), name != "ETA" else { continue }
-            let value = rest[colon.upperBound...].prefix { !$0.isWhitespace }
-            if let v = printedNumber(value) { metrics.append((String(name), v)) }
-        }
-        if step == nil && metrics.isEmpty { return nil }
-        return (step, total, metrics)
     }
 
     mutating func blank(end: LineEnd) {
