@@ -25,7 +25,8 @@ enum NotebookLog: LogReading {
         for cell in cells {
             for output in cell["outputs"]?.array ?? [] {
                 if output["output_type"]?.string == "stream", let text = joined(output["text"]) {
-                    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                    // "\r\n" is one Character: split on it too (a notebook saved on Windows).
+                    for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
                         printed.consume(line, end: .newline)
                     }
                 }

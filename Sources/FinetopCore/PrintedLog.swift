@@ -7,7 +7,7 @@ enum PrintedLog: LogReading {
     static func recognizes(_ sample: LogSample) -> Bool {
         var parser = Parser(format: format, options: ReadOptions())
         var any = false
-        for line in sample.text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+        for line in sample.text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) {
             if parser.recognizes(line) { any = true; break }
         }
         return any
