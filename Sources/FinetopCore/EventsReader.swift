@@ -40,8 +40,12 @@ public final class EventsReader {
     private var pending = 0
     private var discarding = false   // inside an over-long line, dropping bytes until its end
 
-    public init(path: String, format: LogFormat = .eventsFile) {
+    /// False inside a run directory: a link planted at events.jsonl is refused, not followed.
+    public let followLinks: Bool
+
+    public init(path: String, format: LogFormat = .eventsFile, followLinks: Bool = true) {
         self.path = path
+        self.followLinks = followLinks
         builder = RunBuilder(format: format)
         capacity = Self.chunkBytes
         storage = .allocate(capacity: capacity)
@@ -85,8 +89,8 @@ public final class EventsReader {
                 builder.reset()
                 changed = true
             }
-            fd = open(path, O_RDONLY | O_CLOEXEC)
-            if fd < 0 { throw ReadError(path: path, problem: Self.explain(errno)) }
+            // Regular files only, opened without blocking: a FIFO or /dev/zero would hang or spin.
+            fd = try LogFile.openRegular(path, followLinks: followLinks)
             identity = id
             offset = 0
             pending = 0

@@ -19,14 +19,39 @@ enum FuzzTarget {
             _ = try? Importers.trainerState(value, path: "fuzz")
         }
         _ = try? ControlFile.parse(Array(bytes))
-        // As CSV.
+        // As every line-based format (CSV files, printed logs), and as a notebook.
         let text = String(decoding: bytes, as: UTF8.self)
-        if let table = CSVTable(text: text) {
-            _ = try? Importers.kerasCSV(table, path: "fuzz")
-            _ = try? Importers.lightningCSV(table, path: "fuzz")
+        lines(text, KerasCSVLog.Parser.self)
+        lines(text, PandasHistoryCSVLog.Parser.self)
+        lines(text, FastaiCSVLog.Parser.self)
+        lines(text, UltralyticsCSVLog.Parser.self)
+        lines(text, LightningCSVLog.Parser.self)
+        lines(text, PrintedLog.Parser.self)
+        if case .success(let value) = JSONParser.parse(bytes) {
+            _ = try? NotebookLog.read(value, path: "fuzz", options: ReadOptions())
         }
+        _ = NotebookLog.progressTable(text)
+        let sample = LogSample(name: "fuzz", head: Array(bytes)[...], isWholeFile: true)
+        for format in LogFormats.all { _ = format.recognizes(sample) }
         _ = DisplayText.neutralize(text)
         tensorBoard(UnsafeRawBufferPointer(bytes))
+    }
+
+    /// Feeds `text` to a line parser split at `\n` and `\r` as `LineFollower` splits it.
+    static func lines<P: LineParser>(_ text: String, _ type: P.Type) {
+        var parser = P(format: LogFormat(name: "fuzz"), options: ReadOptions(run: 1))
+        var start = text.startIndex
+        var i = text.startIndex
+        while i < text.endIndex {
+            let ch = text[i]
+            if ch == "\n" || ch == "\r" || ch == "\r\n" {
+                parser.consume(text[start..<i], end: ch == "\r" ? .carriageReturn : .newline)
+                start = text.index(after: i)
+            }
+            i = text.index(after: i)
+        }
+        parser.consume(text[start...], end: .newline)
+        _ = parser.run.metricNames
     }
 
     /// As a TensorBoard event file (framing and CRCs), and as one unframed `Event` record, since

@@ -1,99 +1,6 @@
-/// Reads logs written by other tools into the same `Run` model. View and diagnose only:
+/// Reads JSON logs written by other tools into the same `Run` model. View and diagnose only:
 /// these runs accept no control.
 enum Importers {
-    // MARK: Keras CSVLogger
-
-    /// `epoch,accuracy,loss,val_accuracy,val_loss` — one row per epoch, 0-based epoch first.
-    static func kerasCSV(_ table: CSVTable, path: String) throws(ReadError) -> Run {
-        guard let epochColumn = table.header.firstIndex(of: "epoch") else {
-            throw ReadError(path: path, problem: "is a CSV without an \"epoch\" column, expected a Keras CSVLogger file")
-        }
-        var builder = RunBuilder(format: .kerasCSV)
-        for (n, row) in table.rows.enumerated() {
-            guard row.count == table.header.count,
-                  let e = CSVTable.number(row[epochColumn])?.wholeInt, e >= 0
-            else {
-                builder.skip("row \(n + 2) does not match the header")
-                continue
-            }
-            var values: [String: Double] = [:]
-            for (k, name) in table.header.enumerated() where k != epochColumn {
-                if let v = CSVTable.number(row[k]) { values[name] = v }
-            }
-            builder.addEpoch(EpochRecord(epoch: e, values: values))
-        }
-        return builder.snapshot
-    }
-
-    // MARK: PyTorch Lightning CSVLogger
-
-    /// `metrics.csv`: `epoch,step` plus one column per logged name; training and validation
-    /// values sit on different rows, empty cells elsewhere. `train_loss_step` / `train_loss_epoch`
-    /// appear when a value is logged with both `on_step` and `on_epoch`.
-    static func lightningCSV(_ table: CSVTable, path: String) throws(ReadError) -> Run {
-        guard let epochColumn = table.header.firstIndex(of: "epoch") else {
-            throw ReadError(path: path, problem: "is a CSV without an \"epoch\" column, expected a Lightning metrics.csv")
-        }
-        let stepColumn = table.header.firstIndex(of: "step")
-        var builder = RunBuilder(format: .lightningCSV)
-        struct Accumulator { var sums: [String: (Double, Int)] = [:]; var last: [String: Double] = [:]; var step: Int? }
-        var byEpoch: [Int: Accumulator] = [:]
-        var order: [Int] = []
-        for (n, row) in table.rows.enumerated() {
-            guard row.count == table.header.count, let epoch = CSVTable.number(row[epochColumn])?.wholeInt, epoch >= 0 else {
-                builder.skip("row \(n + 2) does not match the header")
-                continue
-            }
-            let step = stepColumn.flatMap { CSVTable.number(row[$0]) }.flatMap(\.wholeInt)
-            if byEpoch[epoch] == nil { order.append(epoch); byEpoch[epoch] = Accumulator() }
-            for (k, column) in table.header.enumerated() where k != epochColumn && k != stepColumn {
-                guard let v = CSVTable.number(row[k]) else { continue }
-                switch lightningName(column) {
-                case .step(let name):
-                    if name == "loss" { builder.appendBatch(epoch: epoch, step: step, loss: v) }
-                    let s = byEpoch[epoch]?.sums[name] ?? (0, 0)
-                    byEpoch[epoch]?.sums[name] = (s.0 + v, s.1 + 1)
-                case .epoch(let name):
-                    byEpoch[epoch]?.last[name] = v
-                }
-            }
-            if let step {
-                let known = byEpoch[epoch]?.step ?? step
-                byEpoch[epoch]?.step = max(known, step)
-            }
-        }
-        for epoch in order.sorted() {
-            guard let acc = byEpoch[epoch] else { continue }
-            var values = acc.last
-            // A value logged only per step stands for its epoch as the mean over the epoch, as Keras reports it.
-            for (name, (sum, count)) in acc.sums where values[name] == nil && count > 0 {
-                values[name] = sum / Double(count)
-            }
-            guard !values.isEmpty else { continue }
-            builder.addEpoch(EpochRecord(epoch: epoch, step: acc.step, values: values))
-        }
-        return builder.snapshot
-    }
-
-    enum LightningColumn: Equatable { case step(String), epoch(String) }
-
-    /// `train_loss_step` → per-step `loss`; `train_acc_epoch` → epoch `acc`; `val_loss` → epoch `val_loss`;
-    /// `valid_acc` / `validation_acc` → `val_acc`; plain `train_loss` is per step.
-    static func lightningName(_ column: String) -> LightningColumn {
-        var name = column
-        var perStep: Bool?
-        if name.hasSuffix("_step") { name.removeLast(5); perStep = true } else if name.hasSuffix("_epoch") { name.removeLast(6); perStep = false }
-        for prefix in ["validation_", "valid_", "val_", "validation/", "val/"] where name.hasPrefix(prefix) {
-            return .epoch("val_" + name.dropFirst(prefix.count))
-        }
-        for prefix in ["train_", "training_", "train/"] where name.hasPrefix(prefix) {
-            name = String(name.dropFirst(prefix.count))
-            return perStep == false ? .epoch(name) : .step(name)
-        }
-        if name == "loss" { return perStep == false ? .epoch(name) : .step(name) }
-        return perStep == true ? .step(name) : .epoch(name)
-    }
-
     // MARK: Keras History
 
     /// `json.dump(history.history)` — `{"loss": [...], "val_loss": [...]}` — or the same under a
@@ -112,7 +19,7 @@ enum Importers {
         }
         let count = series.map(\.1.count).max() ?? 0
         let epochNumbers = value["epoch"]?.array?.compactMap(\.int)
-        var builder = RunBuilder(format: .kerasHistory)
+        var builder = RunBuilder(format: KerasHistoryLog.format)
         for k in 0..<count {
             var values: [String: Double] = [:]
             for (name, column) in series where k < column.count {
@@ -135,14 +42,14 @@ enum Importers {
     /// `log_history`: training entries (`loss`, `learning_rate`, `epoch` as a float, `step`) at
     /// logging steps and evaluation entries (`eval_loss`, `eval_<metric>`) at evaluations. Each
     /// evaluation becomes one record with the mean training loss logged since the previous one;
-    /// without evaluations, one record per whole epoch.
+    /// without evaluations, each logged training loss is one record (a fine-tune of one or two
+    /// epochs logs its curve only there).
     static func trainerState(_ value: JSONValue, path: String) throws(ReadError) -> Run {
         guard let history = value["log_history"]?.array else {
             throw ReadError(path: path, problem: "is JSON without \"log_history\", expected a Hugging Face trainer_state.json")
         }
-        var builder = RunBuilder(format: .huggingFaceTrainerState)
+        var builder = RunBuilder(format: TrainerStateLog.format)
         var trainSum = 0.0, trainCount = 0
-        var lastTrainEpoch: Int?
         var lastLR: Double?
         let evalCount = history.filter { $0["eval_loss"] != nil }.count
         var evalIndex = 0
@@ -161,13 +68,12 @@ enum Importers {
             if let loss = entry["loss"]?.double {
                 let epoch = max(0, (epochFloat - 1e-9).rounded(.down).wholeInt ?? 0)
                 builder.appendBatch(epoch: epoch, step: step, loss: loss)
-                if evalCount == 0, let last = lastTrainEpoch, epoch != last {
-                    flushTrain(epoch: last, step: step, into: &builder)
-                }
                 trainSum += loss
                 trainCount += 1
-                lastTrainEpoch = epoch
                 lastLR = entry["learning_rate"]?.double ?? lastLR
+                if evalCount == 0 {
+                    flushTrain(epoch: builder.run.epochs.count, step: step, into: &builder)
+                }
             } else if entry["eval_loss"] != nil, let pairs = entry.objectPairs {
                 var values: [String: Double] = [:]
                 for (k, v) in pairs where !skipped.contains(k) {
@@ -182,7 +88,6 @@ enum Importers {
                 evalIndex += 1
             }
         }
-        if evalCount == 0, let last = lastTrainEpoch { flushTrain(epoch: last, step: nil, into: &builder) }
         var run = builder.snapshot
         var info = RunInfo(framework: "transformers")
         info.hparams.epochs = value["num_train_epochs"]?.int
@@ -198,4 +103,74 @@ extension RunBuilder {
         let s = step ?? (run.batches.steps.last.map { Int($0) + 1 } ?? 0)
         appendBatchPoint(epoch: epoch, step: s, loss: loss)
     }
+}
+
+/// Parses a whole JSON document (a UTF-8 byte order mark allowed).
+func parseJSONDocument(_ bytes: [UInt8], path: String) throws(ReadError) -> JSONValue {
+    let body = bytes.droppingBOM
+    switch body.withUnsafeBufferPointer({ JSONParser.parse($0) }) {
+    case .success(let v): return v
+    case .failure(let e): throw ReadError(path: path, problem: "is not valid JSON (\(e))")
+    }
+}
+
+/// `json.dump(history.history)`: `{"loss": [...], "val_loss": [...]}`, or under `"history"`.
+enum KerasHistoryLog: LogReading {
+    static let format = LogFormat(name: "Keras History JSON")
+    static let usualNames: [String] = []
+    static func recognizes(_ sample: LogSample) -> Bool {
+        guard sample.firstNonSpace == UInt8(ascii: "{") else { return false }
+        let text = sample.text
+        return text.contains("loss\"") && text.contains("[")
+    }
+    static func follower(path: String, options: ReadOptions, followLinks: Bool) -> LogFollower {
+        WholeFileFollower(path: path, format: format, followLinks: followLinks) { bytes throws(ReadError) in
+            try Importers.kerasHistory(try parseJSONDocument(bytes, path: path), path: path)
+        }
+    }
+}
+
+/// Hugging Face `trainer_state.json` (rewritten whole at every checkpoint).
+enum TrainerStateLog: LogReading {
+    static let format = LogFormat(name: "Hugging Face trainer_state.json")
+    static let usualNames = ["trainer_state.json"]
+    static func recognizes(_ sample: LogSample) -> Bool {
+        sample.firstNonSpace == UInt8(ascii: "{") && sample.text.contains("\"log_history\"")
+    }
+    static func follower(path: String, options: ReadOptions, followLinks: Bool) -> LogFollower {
+        WholeFileFollower(path: path, format: format, followLinks: followLinks) { bytes throws(ReadError) in
+            try Importers.trainerState(try parseJSONDocument(bytes, path: path), path: path)
+        }
+    }
+}
+
+/// TensorBoard event files (a logdir, or one file), each read incrementally.
+enum TensorBoardLog: LogReading {
+    static let format = LogFormat(name: "TensorBoard event files")
+    static let usualNames: [String] = []
+    static let isBinary = true
+    static func recognizes(_ sample: LogSample) -> Bool {
+        if sample.head.isEmpty { return TensorBoardLogdir.isEventFileName(sample.name) }
+        // TFRecord framing: the first 8 bytes (a length) are followed by their masked CRC32C.
+        return sample.head.withUnsafeBytes { TFRecordFraming.headerLength($0, at: 0) != nil }
+            || (TensorBoardLogdir.isEventFileName(sample.name) && sample.head.count < TFRecordFraming.headerBytes)
+    }
+    static func follower(path: String, options: ReadOptions, followLinks: Bool) -> LogFollower { TensorBoardLogdir(path: path) }
+}
+
+extension TensorBoardLogdir: LogFollower {
+    var watchedFiles: [String] { eventFiles }
+}
+
+extension LogFormat {
+    public static var kerasCSV: LogFormat { KerasCSVLog.format }
+    public static var kerasHistory: LogFormat { KerasHistoryLog.format }
+    public static var huggingFaceTrainerState: LogFormat { TrainerStateLog.format }
+    public static var lightningCSV: LogFormat { LightningCSVLog.format }
+    public static var tensorBoard: LogFormat { TensorBoardLog.format }
+    public static var printedLog: LogFormat { PrintedLog.format }
+    public static var notebook: LogFormat { NotebookLog.format }
+    public static var pandasHistoryCSV: LogFormat { PandasHistoryCSVLog.format }
+    public static var fastaiCSV: LogFormat { FastaiCSVLog.format }
+    public static var ultralyticsCSV: LogFormat { UltralyticsCSVLog.format }
 }

@@ -281,24 +281,6 @@ public struct RunEnd: Sendable, Equatable {
 }
 
 /// Which kind of file a run was read from; only `runDirectory` and `eventsFile` accept control.
-public enum LogFormat: String, Sendable, CaseIterable {
-    case runDirectory = "run directory"
-    case eventsFile = "finetop events.jsonl"
-    case kerasCSV = "Keras CSVLogger CSV"
-    case kerasHistory = "Keras History JSON"
-    case huggingFaceTrainerState = "Hugging Face trainer_state.json"
-    case lightningCSV = "PyTorch Lightning metrics.csv"
-    case tensorBoard = "TensorBoard event files"
-
-    /// Whether the dashboard can steer this run by writing control.json next to it.
-    public var acceptsControl: Bool {
-        switch self {
-        case .runDirectory, .eventsFile: return true
-        case .kerasCSV, .kerasHistory, .huggingFaceTrainerState, .lightningCSV, .tensorBoard: return false
-        }
-    }
-}
-
 /// An immutable snapshot of everything known about one training run.
 public struct Run: Sendable, Equatable {
     public var format: LogFormat
@@ -315,6 +297,10 @@ public struct Run: Sendable, Equatable {
     public var skippedLines: Int = 0
     /// Why the last skipped line was skipped, for the status line.
     public var lastSkipReason: String?
+    /// How many runs the file holds (a CSVLogger appended to by several fits, a log of several
+    /// `fit()` calls) and which one this is, 1-based; the last by default.
+    public var runsInFile = 1
+    public var runNumber = 1
 
     public init(format: LogFormat) { self.format = format }
 

@@ -15,9 +15,12 @@ final class TensorBoardLogdir {
     private var scalars = TensorBoardScalars()
     private(set) var run = Run(format: .tensorBoard)
     private var built = false
+    private var unreadable: Set<String> = []
 
     static let maxDepth = 2
     static let maxFiles = 2000
+    /// Above this many event files, each is reopened per poll instead of kept open.
+    static let maxOpenFiles = 64
 
     init(path: String) {
         var p = path
@@ -90,7 +93,7 @@ final class TensorBoardLogdir {
                 reset()
                 return try poll()
             }
-            files.append((f.run, TensorBoardEventFile(path: f.path), [:]))
+            files.append((f.run, TensorBoardEventFile(path: f.path, followLinks: singleFile), [:]))
             known.insert(f.path)
         }
         files.sort { ($0.run, $0.reader.path) < ($1.run, $1.reader.path) }
@@ -119,10 +122,23 @@ final class TensorBoardLogdir {
             let run = files[k].run
             let source = reader.path.hasPrefix(path + "/") ? String(reader.path.dropFirst(path.count + 1)) : reader.path
             var tags = files[k].tags
-            let result = try reader.poll(
-                record: { scalars.consume(record: $0, run: run, tags: &tags, source: source) },
-                corrupt: { scalars.skip("\($0) in \(source)") })
+            let result: TensorBoardEventFile.PollResult
+            do {
+                result = try reader.poll(
+                    record: { scalars.consume(record: $0, run: run, tags: &tags, source: source) },
+                    corrupt: { scalars.skip("\($0) in \(source)") })
+            } catch {
+                // One unreadable file (a FIFO, a link planted in the logdir) does not hide the others.
+                if singleFile { throw error }
+                if !unreadable.contains(reader.path) {
+                    unreadable.insert(reader.path)
+                    scalars.skip("\(source) \(error.problem)")
+                }
+                continue
+            }
             files[k].tags = tags
+            // Open files stay bounded: with many event files, each is closed after its read.
+            if files.count > Self.maxOpenFiles { reader.release() }
             switch result {
             case .appended, .missing:
                 continue
@@ -136,6 +152,7 @@ final class TensorBoardLogdir {
     /// Forgets everything read, to read all files again from the start.
     private func reset() {
         files = []
+        unreadable = []
         scalars = TensorBoardScalars()
         built = false
     }

@@ -129,15 +129,28 @@ final class TensorBoardEventFile {
     /// Bytes after `offset` that do not make a whole record yet.
     private(set) var pendingBytes = 0
     private var fd: Int32 = -1
-    private var identity: (dev: UInt64, ino: UInt64) = (0, 0)
+    private var identity: (dev: UInt64, ino: UInt64)?
     private var storage: UnsafeMutableRawPointer
     private var capacity: Int
+    /// False for a file found inside a logdir: a link planted there is not followed.
+    let followLinks: Bool
     static let chunkBytes = 4 << 20
+    /// What a file starts with: most event files of a big logdir are small (a logdir of 1,000
+    /// files must not hold 4 MB each).
+    static let initialBytes = 64 << 10
 
-    init(path: String) {
+    init(path: String, followLinks: Bool = true) {
         self.path = path
-        capacity = Self.chunkBytes
+        self.followLinks = followLinks
+        capacity = Self.initialBytes
         storage = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    /// Closes the file between polls (a logdir with many files keeps few open); the next poll
+    /// reopens it and checks it is still the same file.
+    func release() {
+        if fd >= 0 { close(fd) }
+        fd = -1
     }
 
     deinit {
@@ -163,19 +176,28 @@ final class TensorBoardEventFile {
             throw ReadError(path: path, problem: EventsReader.explain(err))
         }
         let id = (UInt64(st.st_dev), UInt64(st.st_ino))
-        if fd >= 0 && (id != identity || Int(st.st_size) < offset + pendingBytes) {
-            close(fd)
-            fd = -1
+        if let known = identity, known != id || Int(st.st_size) < offset + pendingBytes {
+            release()
+            identity = nil
             return .replaced
         }
         if fd < 0 {
-            fd = open(path, O_RDONLY | O_CLOEXEC)
-            if fd < 0 { throw ReadError(path: path, problem: EventsReader.explain(errno)) }
-            identity = id
-            offset = 0
-            pendingBytes = 0
+            // Regular files only, never blocking (a FIFO named like an event file would hang us).
+            fd = try LogFile.openRegular(path, followLinks: followLinks)
+            var now = stat()
+            let opened = fstat(fd, &now) == 0 ? (UInt64(now.st_dev), UInt64(now.st_ino)) : id
+            if let known = identity, known != opened {
+                release()
+                identity = nil
+                return .replaced
+            }
+            if identity == nil {
+                identity = opened
+                offset = 0
+                pendingBytes = 0
+            }
         }
-        var want = Self.chunkBytes
+        var want = min(Self.chunkBytes, max(Self.initialBytes, Int(st.st_size) - offset - pendingBytes + 1))
         while true {
             reserve(pendingBytes + want)
             let n = pread(fd, storage + pendingBytes, capacity - pendingBytes, off_t(offset + pendingBytes))
@@ -196,7 +218,7 @@ final class TensorBoardEventFile {
                     corrupt(reason)
                     i = next
                 case .incomplete(let needs):
-                    want = max(Self.chunkBytes, (needs ?? 0) - (filled - i))
+                    want = max(Self.initialBytes, (needs ?? 0) - (filled - i))
                     break scan
                 }
             }
@@ -204,12 +226,13 @@ final class TensorBoardEventFile {
             pendingBytes = filled - i
             if i > 0 && pendingBytes > 0 { memmove(storage, storage + i, pendingBytes) }
         }
-        if capacity > 4 * Self.chunkBytes && pendingBytes < Self.chunkBytes {
-            let small = UnsafeMutableRawPointer.allocate(byteCount: Self.chunkBytes, alignment: 16)
+        if capacity > Self.initialBytes && pendingBytes < Self.initialBytes {
+            // Caught up: give back the read buffer (a logdir may hold a thousand of these).
+            let small = UnsafeMutableRawPointer.allocate(byteCount: Self.initialBytes, alignment: 16)
             small.copyMemory(from: storage, byteCount: pendingBytes)
             storage.deallocate()
             storage = small
-            capacity = Self.chunkBytes
+            capacity = Self.initialBytes
         }
         return .appended
     }

@@ -229,6 +229,8 @@ public struct AppState: Sendable {
     public var height: Int
     public var now: Double
     public var lastWrite: Double?
+    /// The run changed after the dashboard opened (a read-only log still being written).
+    public var logGrew = false
 
     public var cursor = 0
     public var scroll = 0
@@ -342,7 +344,8 @@ public struct AppState: Sendable {
     /// Whether new data arrived recently; nil for imported logs (no live job).
     public var liveness: Liveness {
         if let end = run.end { return .finished(end.reason) }
-        if readOnlyReason != nil { return .log }
+        // A log is live while it grows (a Lightning metrics.csv being written); a finished one is a log.
+        if readOnlyReason != nil && job == nil && !logGrew { return .log }
         if let job, !job.isRunning { return .ended }
         guard let t = lastWrite else { return .live }
         let idle = now - t

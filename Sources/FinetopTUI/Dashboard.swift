@@ -19,35 +19,54 @@ public protocol DashboardSource: AnyObject {
     /// Every file the source reads (a TensorBoard logdir has several, in sub-directories);
     /// the folders holding them are watched so an append wakes the dashboard at once.
     var watchedPaths: [String] { get }
+    /// Why layers cannot be steered (read-only), nil when they can; may change as the job starts.
+    var readOnlyReason: String? { get }
 }
 
 extension DashboardSource {
     public var watchedPaths: [String] { [watchedPath] }
+    public var readOnlyReason: String? {
+        runDirectory == nil ? "\(run.format.rawValue) is read-only; " + LogFormats.helperHint : nil
+    }
 }
 
 /// A run directory (or its events.jsonl) read incrementally. A directory without events.jsonl
 /// yet is an empty run that fills in when the job starts writing.
+/// Without events.jsonl, the job's printed output.log gives read-only curves (`RunDirectoryReader`).
 public final class EventsFileSource: DashboardSource {
-    private let reader: EventsReader
+    private let reader: EventsReader?
+    private let directoryReader: RunDirectoryReader?
     public let runDirectory: String?
     public let watchedPath: String
 
     public init(eventsPath: String, runDirectory: String?) {
-        reader = EventsReader(path: eventsPath, format: runDirectory == nil ? .eventsFile : .runDirectory)
+        if let runDirectory {
+            reader = nil
+            directoryReader = RunDirectoryReader(directory: runDirectory)
+        } else {
+            reader = EventsReader(path: eventsPath, format: .eventsFile)
+            directoryReader = nil
+        }
         self.runDirectory = runDirectory
         watchedPath = eventsPath
     }
 
     public func poll() throws(ReadError) -> Bool {
-        if runDirectory != nil && !FileSystem.exists(watchedPath) { return false }
-        return try reader.poll()
+        if let directoryReader { return try directoryReader.poll() }
+        return try reader?.poll() ?? false
     }
 
-    public var run: Run { reader.run }
+    public var run: Run { directoryReader?.run ?? reader?.run ?? Run(format: .eventsFile) }
+    public var readOnlyReason: String? { directoryReader?.readOnlyReason }
+    public var watchedPaths: [String] {
+        guard let runDirectory else { return [watchedPath] }
+        return [watchedPath, runDirectory + "/" + RunFiles.output]
+    }
 }
 
 extension RunSource: DashboardSource {
     public var watchedPath: String { watchedFile }
+    public var readOnlyReason: String? { readOnlyText }
     public var watchedPaths: [String] { [watchedFile] + watchedFiles }
 }
 
@@ -74,6 +93,9 @@ public enum DashboardExit: Sendable, Equatable {
 
 /// The full-screen dashboard: `finetop watch`, the demo and `finetop run`.
 public enum Dashboard {
+    /// The shortest time between two reads of a log that keeps changing.
+    static let pollInterval = 0.2
+
     /// Runs until the user quits or a signal arrives; the terminal is restored on every path.
     /// - Parameter runName: shown in the header; by default the run id, else the path's last part.
     @discardableResult
@@ -99,9 +121,7 @@ public enum Dashboard {
                 controlMessage = StatusMessage("ignoring \(error.description); the next change replaces it", .warning)
             }
         }
-        let readOnly: String? = source.runDirectory == nil
-            ? "\(source.run.format.rawValue) is a finished log; run the job with the finetop helper to steer it"
-            : nil
+        let readOnly = source.readOnlyReason
 
         TerminalGuard.installSignalPipe()
         defer { TerminalGuard.uninstall() }
@@ -179,6 +199,7 @@ public enum Dashboard {
         func pollSource() {
             do {
                 if try source.poll() {
+                    state.readOnlyReason = source.readOnlyReason   // a job may start writing events.jsonl
                     send(.runUpdated(source.run, lastWrite: Clock.modified(source.watchedPath)))
                 }
             } catch {
@@ -187,6 +208,8 @@ public enum Dashboard {
             }
         }
 
+        var lastPoll = 0.0
+        var pollDeferred = false
         while !state.shouldQuit {
             if dirty {
                 term.draw(render(state))
@@ -194,7 +217,11 @@ public enum Dashboard {
             }
             // Block on keys, file events and signals; wake once a second for the clock
             // (or every 100 ms when inotify is unavailable and the file must be polled).
-            let timeout: Int32 = watcher.isActive ? 1000 : 100
+            var timeout: Int32 = watcher.isActive ? 1000 : 100
+            // A log written thousands of lines a second is read at most every `pollInterval`:
+            // each read rebuilds the run, its diagnosis and the chart (issue 12: ~95% of a core at
+            // 10,000 lines/s otherwise). A change that arrives sooner is picked up when it ends.
+            if pollDeferred { timeout = Int32(max(1, min(Double(timeout), (lastPoll + Self.pollInterval - Clock.now) * 1000))) }
             let woke = Waiter.wait(fds: [0, watcher.fd, TerminalGuard.pipeRead], timeoutMs: timeout)
             let sig = TerminalGuard.takeSignal()
             if sig == SIGINT {
@@ -222,12 +249,18 @@ public enum Dashboard {
                 if state.shouldQuit { break }
             }
             if woke.contains(watcher.fd) { watcher.drain() }
-            if woke.contains(watcher.fd) || !watcher.isActive || woke.isEmpty {
+            if woke.contains(watcher.fd) || !watcher.isActive || woke.isEmpty || pollDeferred {
                 pollControl()
-                pollSource()
-                if state.showOutput, let dir = source.runDirectory {
-                    let lines = OutputFile.tail(dir + "/" + RunFiles.output)
-                    if lines != state.outputLines { send(.outputRead(lines)) }
+                if Clock.now - lastPoll < Self.pollInterval {
+                    pollDeferred = true
+                } else {
+                    pollDeferred = false
+                    lastPoll = Clock.now
+                    pollSource()
+                    if state.showOutput, let dir = source.runDirectory {
+                        let lines = OutputFile.tail(dir + "/" + RunFiles.output)
+                        if lines != state.outputLines { send(.outputRead(lines)) }
+                    }
                 }
             }
             pollJob()

@@ -19,6 +19,7 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
         s.run = run
         s.report = Diagnoser.diagnose(run)
         if let lastWrite { s.lastWrite = lastWrite }
+        s.logGrew = true
         s.cursor = min(s.cursor, max(0, s.layers.count - 1))
         keepCursorVisible(&s)
         if run.acks.count < s.acksSeen { s.acksSeen = 0 }
@@ -173,7 +174,7 @@ private func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
         return key == .char("u") ? unfreezeFromCursor(&s) : freezeToCursor(&s)
     case .char("a"): return applyTopSuggestion(&s)
     case .char("o"):
-        guard s.readOnlyReason == nil else {
+        guard s.readOnlyReason == nil || s.job != nil else {
             s.message = StatusMessage("no output.log: this is a log file, not a job's run directory", .warning)
             return []
         }

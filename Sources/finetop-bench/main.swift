@@ -2,6 +2,7 @@
 //
 //     swift run -c release finetop-bench [--events N] [--file PATH] [--keep]
 //     swift run -c release finetop-bench --tensorboard [--events N]
+//     swift run -c release finetop-bench --printed [--mb 100]
 //
 // With --file naming an existing file, that file is loaded as it is (nothing is generated).
 //
@@ -27,6 +28,8 @@ struct Options {
     var file: String?
     var keep = false
     var tensorBoard = false
+    var printed = false
+    var megabytes = 100
     init(_ args: [String]) {
         var it = args.dropFirst().makeIterator()
         while let a = it.next() {
@@ -35,8 +38,10 @@ struct Options {
             case "--file": file = it.next()
             case "--keep": keep = true
             case "--tensorboard": tensorBoard = true
+            case "--printed": printed = true
+            case "--mb": megabytes = Int(it.next() ?? "") ?? megabytes
             default:
-                print("usage: finetop-bench [--events N] [--file PATH] [--keep] [--tensorboard]")
+                print("usage: finetop-bench [--events N] [--file PATH] [--keep] [--tensorboard] [--printed [--mb N]]")
                 exit(2)
             }
         }
@@ -143,6 +148,10 @@ func pythonSeconds(python: String, script: String) -> Double? {
 }
 
 let options = Options(CommandLine.arguments)
+if options.printed {
+    try printedLogBenchmark(megabytes: options.megabytes, keep: options.keep)
+    exit(0)
+}
 if options.tensorBoard {
     try tensorBoardBenchmark(scalars: options.events, keep: options.keep)
     exit(0)

@@ -12,6 +12,7 @@ struct DiagnoseCommand: ParsableCommand {
             """)
 
     @Argument(help: "A run directory, an events.jsonl, or any log finetop reads.") var path: String
+    @OptionGroup var which: RunChoiceOptions
     @Flag(help: "Print one JSON object instead of text.") var json = false
     @Option(name: .customLong("fail-on"),
             help: "Labels that make the exit status 1, comma-separated or repeated, e.g. overfitting,diverging.")
@@ -27,8 +28,9 @@ struct DiagnoseCommand: ParsableCommand {
         let failLabels = Set(failOn.flatMap(\.labels))
         let target = try Self.parseTarget(accuracy: targetAccuracy, loss: targetLoss)
         let run: Run
-        do { run = try RunLoader.load(path: path) } catch { throw UserError(error) }
+        do { run = try RunLoader.load(path: path, options: which.readOptions) } catch { throw UserError(error) }
         let report = Diagnoser.diagnose(run, target: target)
+        noteRunsInFile(run, path: path)
         print(json ? report.json : report.text.split(separator: "\n", omittingEmptySubsequences: false)
             .map { DisplayText.neutralize(String($0)) }.joined(separator: "\n"))
         if failLabels.contains(report.current.label) { throw ExitCode(1) }

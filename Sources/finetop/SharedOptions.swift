@@ -1,9 +1,29 @@
 import ArgumentParser
+import FinetopCore
 import FinetopDemo
 
 /// `--no-color`, the same for every command that opens the dashboard.
 struct ColorOptions: ParsableArguments {
     @Flag(help: "No colors (also when NO_COLOR is set); selection stays visible.") var noColor = false
+}
+
+/// `--run K`: which run of a log holding several (a CSVLogger file appended to by several jobs).
+struct RunChoiceOptions: ParsableArguments {
+    @Option(name: .customLong("run"), help: "Which run of a log holding several (1 = the first; default: the last).")
+    var runNumber: Int?
+
+    var readOptions: ReadOptions { ReadOptions(run: runNumber) }
+
+    func validate() throws {
+        if let runNumber, runNumber < 1 { throw ValidationError("--run must be at least 1") }
+    }
+}
+
+/// What `diagnose` and `summary` say on stderr when a log holds several runs.
+func noteRunsInFile(_ run: Run, path: String) {
+    guard run.runsInFile > 1 else { return }
+    var err = StandardError()
+    print("finetop: \(path) holds \(run.runsInFile) runs; this is run \(run.runNumber) (--run K for another)", to: &err)
 }
 
 /// The demo's training options, declared once for `finetop demo` and the trainer it starts.

@@ -24,6 +24,7 @@ struct SummaryCommand: ParsableCommand {
     @Flag(help: "The layers inside nested models (Keras's expand_nested=True).") var expandNested = false
     @Option(help: "The table's width (Keras's line_length; default: Keras's, capped at the terminal's width - 4).")
     var lineLength: Int?
+    @OptionGroup var which: RunChoiceOptions
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func validate() throws {
@@ -32,12 +33,13 @@ struct SummaryCommand: ParsableCommand {
 
     func run() throws {
         let run: Run
-        do { run = try RunLoader.load(path: path) } catch { throw UserError(error) }
+        do { run = try RunLoader.load(path: path, options: which.readOptions) } catch { throw UserError(error) }
         let details: KerasModelDetails
         do { details = try Self.details(of: run, path: path) } catch { throw UserError(error) }
         let options = KerasSummaryOptions(lineLength: lineLength, consoleWidth: TerminalWidth.current(),
                                           expandNested: expandNested, showTrainable: showTrainable)
         print(json ? LayerSummary.json(run, details: details, source: path) : LayerSummary.text(run, details: details, options: options))
+        noteRunsInFile(run, path: path)
         if run.skippedLines > 0 {
             var err = StandardError()
             print("finetop: note: \(run.skippedLines) line(s) of \(path) were skipped (last: \(run.lastSkipReason ?? "?"))", to: &err)

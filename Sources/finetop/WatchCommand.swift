@@ -13,11 +13,12 @@ struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch", abstract: "Open the dashboard on a run directory or a log file.")
     @Argument(help: "A run directory, its events.jsonl, or any log finetop reads.") var path: String
+    @OptionGroup var which: RunChoiceOptions
     @OptionGroup var color: ColorOptions
 
     func run() throws {
         // A bad path is the more useful thing to hear about, terminal or not.
-        let source = try Self.source(for: path)
+        let source = try Self.source(for: path, options: which.readOptions)
         guard isatty(1) == 1, isatty(0) == 1 else {
             throw UserError("the dashboard needs a terminal; for a text report use `finetop diagnose \(path)`")
         }
@@ -36,11 +37,13 @@ struct WatchCommand: ParsableCommand {
 
     /// Picks the reader for a path: a run directory or an events.jsonl is live and steerable;
     /// other logs are read-only. A run directory the job has not written to yet is watched empty.
-    static func source(for path: String) throws(UserError) -> DashboardSource {
+    static func source(for path: String, options: ReadOptions = ReadOptions()) throws(UserError) -> DashboardSource {
         var p = path
         while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
         do {
-            return try RunSource(path: p)
+            let source = try RunSource(path: p, options: options)
+            try source.poll()
+            return source
         } catch {
             let events = p + "/" + RunFiles.events
             if FileSystem.isDirectory(p) && !FileSystem.exists(events) && isEmptyDirectory(p) {

@@ -48,13 +48,15 @@ import Testing
         #expect(run.info?.hparams.batchSize == 16)
     }
 
-    @Test func trainerStateWithoutEvaluationGroupsByEpoch() throws {
+    @Test func trainerStateWithoutEvaluationKeepsEveryLoggedLoss() throws {
         let dir = makeTempDir("hf")
         let state = #"{"log_history": [{"epoch": 0.5, "loss": 1.0, "step": 5}, {"epoch": 1.0, "loss": 0.8, "step": 10}, {"epoch": 1.5, "loss": 0.6, "step": 15}, {"epoch": 2.0, "loss": 0.4, "step": 20}], "num_train_epochs": 2}"#
         try state.write(toFile: dir + "/trainer_state.json", atomically: true, encoding: .utf8)
         let run = try RunLoader.load(path: dir)
-        #expect(run.epochs.map(\.epoch) == [0, 1])
-        #expect(run.epochs.map(\.loss) == [0.9, 0.5])
+        // Each logged loss is a point of the curve (the public corpus labels them so).
+        #expect(run.epochs.map(\.epoch) == [0, 1, 2, 3])
+        #expect(run.epochs.map(\.loss) == [1.0, 0.8, 0.6, 0.4])
+        #expect(run.epochs.map(\.step) == [5, 10, 15, 20])
         #expect(run.hasValidation == false)
     }
 
@@ -78,11 +80,11 @@ import Testing
     }
 
     @Test func lightningColumnNamesMapOntoTrainAndValidation() {
-        #expect(Importers.lightningName("train_loss_step") == .step("loss"))
-        #expect(Importers.lightningName("train_loss_epoch") == .epoch("loss"))
-        #expect(Importers.lightningName("val_loss") == .epoch("val_loss"))
-        #expect(Importers.lightningName("valid_acc") == .epoch("val_acc"))
-        #expect(Importers.lightningName("lr-Adam") == .epoch("lr-Adam"))
+        #expect(LightningCSVLog.name("train_loss_step") == .step("loss"))
+        #expect(LightningCSVLog.name("train_loss_epoch") == .epoch("loss"))
+        #expect(LightningCSVLog.name("val_loss") == .epoch("val_loss"))
+        #expect(LightningCSVLog.name("valid_acc") == .epoch("val_acc"))
+        #expect(LightningCSVLog.name("lr-Adam") == .epoch("lr-Adam"))
     }
 
     @Test func runDirectoryAndEventsFileAcceptControlOthersDoNot() throws {
