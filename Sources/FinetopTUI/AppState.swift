@@ -6,6 +6,8 @@ public enum Key: Sendable, Equatable {
     case char(Character)
     case up, down, left, right, pageUp, pageDown, home, end
     case enter, escape, backspace, tab
+    /// A control key, by its letter (`.ctrl("l")` is Ctrl-L).
+    case ctrl(Character)
 }
 
 /// Everything that can happen to the dashboard. The loop turns terminal input, file changes,
@@ -37,6 +39,8 @@ public enum Effect: Sendable, Equatable {
     case interruptJob
     /// Read the tail of output.log and send it back as `.outputRead`.
     case readOutput
+    /// Forget what the terminal shows and draw everything again (Ctrl-L).
+    case repaint
 }
 
 /// The process state of a job the dashboard started itself.

@@ -134,9 +134,6 @@ final class CursesTerminal {
     enum Input {
         case key(Key)
         case resize
-        case interrupt
-        /// Ctrl-L: repaint everything (after another program scribbled on the terminal).
-        case redraw
         /// A function key the dashboard does not use.
         case ignored
     }
@@ -166,8 +163,10 @@ final class CursesTerminal {
         case 27: return .key(.escape)
         case 8, 127: return .key(.backspace)
         case 9: return .key(.tab)
-        case 3: return .interrupt
-        case 12: return .redraw
+        case 1...26:
+            // Ctrl-A … Ctrl-Z (Ctrl-C only arrives as a key when the tty does not turn it into SIGINT).
+            guard let u = Unicode.Scalar(UInt32(ch) + 96) else { return nil }
+            return .key(.ctrl(Character(u)))
         default:
             guard let u = Unicode.Scalar(UInt32(ch)) else { return nil }
             return .key(.char(Character(u)))

@@ -139,6 +139,8 @@ public enum Dashboard {
                     state.shouldQuit = true
                 case .interruptJob:
                     job?.interrupt()
+                case .repaint:
+                    term.invalidate()
                 case .readOutput:
                     if let dir = source.runDirectory { send(.outputRead(OutputFile.tail(dir + "/" + RunFiles.output))) }
                 }
@@ -188,10 +190,6 @@ public enum Dashboard {
                     term.invalidate()
                     let s = term.size
                     send(.resize(width: s.width, height: s.height))
-                case .interrupt: send(.interrupt)
-                case .redraw:
-                    term.invalidate()
-                    dirty = true
                 case .ignored: break
                 }
                 if state.shouldQuit { break }

@@ -40,9 +40,10 @@ public func render(_ s: AppState) -> ScreenBuffer {
     TotalsView.draw(s, layout.totals, &buf)
     LossChart.draw(s, layout.chart, &buf)
     DiagnosisPanel.draw(s, layout.diagnosis, &buf)
-    KeyBar.draw(s, layout, &buf)
+    let bottom = Rect(x: 2, y: s.height - 1, width: s.width - 4, height: 1)
+    if !StatusLine.draw(s, bottom, &buf) { KeyBar.draw(s, bottom, &buf) }
     if s.showOutput { OutputOverlay.draw(s, &buf) }
-    if s.showHelp { HelpOverlay.draw(s, &buf) }
+    if s.showHelp { HelpOverlay.draw(s, buf.area, &buf) }
     if !s.options.color { stripColors(&buf) }
     return buf
 }
@@ -420,132 +421,6 @@ enum DiagnosisPanel {
     }
 }
 
-enum KeyBar {
-    static let keys: [(String, String)] = [
-        ("space", "toggle"), ("u", "unfreeze from here"), ("f", "freeze to here"), ("a", "apply fix"),
-        ("m", "metric"), ("l", "log"), ("s", "stop"), ("/", "search"), ("?", "help"), ("q", "quit"),
-    ]
-
-    static func draw(_ s: AppState, _ l: Layout, _ buf: inout ScreenBuffer) {
-        let g = Glyphs(ascii: s.options.ascii)
-        let y = buf.height - 1
-        let limit = buf.width - 2
-        var x = 2
-        if s.searching {
-            let text = " /\(shown(s, s.searchQuery))_  enter find \(g.dot) esc cancel "
-            buf.text(text, x: x, y: y, style: Style(fg: .yellow, bold: true), maxWidth: limit - x)
-            return
-        }
-        if let c = s.confirm {
-            switch c {
-            case .stopJob:
-                buf.text(" Stop the job at its next safe point? y/n ", x: x, y: y, style: Style(fg: .red, bold: true, reverse: true),
-                         maxWidth: limit - x)
-            }
-            return
-        }
-        if let m = s.message {
-            let style: Style
-            switch m.kind {
-            case .info: style = Style(fg: .cyan, bold: true)
-            case .warning: style = Style(fg: .yellow, bold: true)
-            case .error: style = Style(fg: .red, bold: true)
-            }
-            buf.text(" " + TextWidth.truncate(shown(s, m.text), to: limit - x - 2, ascii: s.options.ascii) + " ", x: x, y: y,
-                     style: style, maxWidth: limit - x)
-            return
-        }
-        // `? help` and `q quit` always show; the others as many as fit, in order.
-        let sepW = TextWidth.of(" \(g.dot) ")
-        // A job this dashboard started has an output worth a key of its own.
-        let all = s.job == nil ? keys : [("o", "output")] + keys
-        let always = all.suffix(2)
-        var shownKeys: [(String, String)] = []
-        var used = always.reduce(0) { $0 + sepW + TextWidth.of($1.0 + " " + $1.1) }
-        for item in all.dropLast(2) {
-            let w = sepW + TextWidth.of(item.0 + " " + item.1)
-            if x + used + w + 1 > limit { break }
-            shownKeys.append(item)
-            used += w
-        }
-        shownKeys += always
-        for (i, (k, what)) in shownKeys.enumerated() {
-            let sep = i == 0 ? " " : " \(g.dot) "
-            guard x + TextWidth.of(sep) + TextWidth.of(k + " " + what) + 1 <= limit else { break }
-            x += buf.text(sep, x: x, y: y, style: Style(fg: .gray))
-            x += buf.text(k, x: x, y: y, style: Style.plain.bolded)
-            x += buf.text(" " + what, x: x, y: y, style: .plain)
-        }
-        if x < limit { buf.text(" ", x: x, y: y) }
-    }
-}
-
-enum HelpOverlay {
-    static let lines: [(String, String)] = [
-        ("j k / arrows", "move the cursor"),
-        ("PgUp PgDn d", "page"),
-        ("g G / Home End", "first / last layer"),
-        ("/ text, n N", "search layer names, next / previous"),
-        ("space", "toggle trainable for the layer under the cursor"),
-        ("u", "unfreeze from the cursor to the end (the last N)"),
-        ("f", "freeze from the top down to the cursor"),
-        ("a", "apply the diagnosis's top suggestion"),
-        ("s", "ask the job to stop (asks y/n first)"),
-        ("o", "the job's output (output.log), tail"),
-        ("m", "cycle the chart's metric"),
-        ("l", "log scale (when all values > 0)"),
-        ("?", "this help (any key closes)"),
-        ("Ctrl-L", "repaint the screen"),
-        ("q  Ctrl-C", "quit"),
-        ("", ""),
-        ("Y N -", "trainable, frozen, no weights"),
-        ("Y* N*", "pending: written to control.json, not yet applied"),
-    ]
-
-    static func draw(_ s: AppState, _ buf: inout ScreenBuffer) {
-        var lines = Self.lines
-        if let job = s.job, job.ctrlCInterruptsJob {
-            lines[lines.count - 4] = ("q", "quit (a running job keeps running)")
-            lines.insert(("Ctrl-C", "interrupt the job (SIGINT), stay open"), at: lines.count - 3)
-        }
-        if let hint = s.hint { lines += [("", ""), ("", shown(s, hint))] }
-        let keyW = lines.map { TextWidth.of($0.0) }.max() ?? 0
-        let textW = lines.map { TextWidth.of($0.1) }.max() ?? 0
-        let w = min(buf.width - 2, keyW + textW + 5)
-        let h = min(buf.height - 2, lines.count + 2)
-        guard w > 10, h > 3 else { return }
-        let x0 = (buf.width - w) / 2, y0 = (buf.height - h) / 2
-        let g = Glyphs(ascii: s.options.ascii)
-        let box = Rect(x: x0, y: y0, width: w, height: h)
-        drawOverlayBox(box, title: " keys ", g, &buf)
-        for (i, (k, what)) in lines.prefix(h - 2).enumerated() {
-            let y = box.y + 1 + i
-            buf.text(TextWidth.pad(k, to: keyW), x: box.x + 2, y: y, style: Style.plain.bolded)
-            buf.text(what, x: box.x + 3 + keyW, y: y, style: .plain, maxWidth: w - keyW - 4)
-        }
-    }
-}
-
-
-/// A cleared, framed box over the dashboard with a title in its top edge (help, output).
-func drawOverlayBox(_ box: Rect, title: String, _ g: Glyphs, _ buf: inout ScreenBuffer) {
-    buf.fill(box)
-    let st = Style(fg: .cyan, bold: true)
-    for x in box.x..<box.maxX {
-        buf.put(g.horizontal, x: x, y: box.y, style: st)
-        buf.put(g.horizontal, x: x, y: box.maxY - 1, style: st)
-    }
-    for y in box.y..<box.maxY {
-        buf.put(g.vertical, x: box.x, y: y, style: st)
-        buf.put(g.vertical, x: box.maxX - 1, y: y, style: st)
-    }
-    buf.put(g.topLeft, x: box.x, y: box.y, style: st)
-    buf.put(g.topRight, x: box.maxX - 1, y: box.y, style: st)
-    buf.put(g.bottomLeft, x: box.x, y: box.maxY - 1, style: st)
-    buf.put(g.bottomRight, x: box.maxX - 1, y: box.maxY - 1, style: st)
-    buf.text(title, x: box.x + 2, y: box.y, style: st, maxWidth: box.width - 4)
-}
-
 /// The tail of the job's output.log over the dashboard (`o`), so a traceback is readable.
 enum OutputOverlay {
     static func draw(_ s: AppState, _ buf: inout ScreenBuffer) {
@@ -553,7 +428,7 @@ enum OutputOverlay {
         guard w > 10, h > 3 else { return }
         let g = Glyphs(ascii: s.options.ascii)
         let box = Rect(x: 2, y: 1, width: w, height: h)
-        drawOverlayBox(box, title: " output.log \(g.dot) any key closes ", g, &buf)
+        OverlayBox.draw(box, title: " output.log \(g.dot) any key closes ", g, &buf)
         let textW = w - 4
         var rows: [String] = []
         for line in s.outputLines {

@@ -126,6 +126,18 @@ public struct ScreenBuffer: Sendable, Equatable {
         }
     }
 
+    /// Blanks a rectangle; a wide character cut by its left or right edge is blanked whole, so
+    /// no half of it (or of a frame under it) is left beside the cleared area.
+    public mutating func clear(_ rect: Rect) {
+        for y in max(0, rect.y)..<min(height, rect.maxY) {
+            let x0 = max(0, rect.x), x1 = min(width, rect.maxX)
+            guard x0 < x1 else { continue }
+            if self[x0, y].isContinuation && x0 > 0 { self[x0 - 1, y] = Cell(" ", self[x0 - 1, y].style) }
+            if x1 < width && self[x1, y].isContinuation { self[x1, y] = Cell(" ", self[x1, y].style) }
+            for x in x0..<x1 { self[x, y] = .blank }
+        }
+    }
+
     /// Changes the style of cells without touching their text (selection bars, highlights).
     public mutating func restyle(_ rect: Rect, _ change: (inout Style) -> Void) {
         for y in max(0, rect.y)..<min(height, rect.maxY) {

@@ -10,7 +10,7 @@ import FinetopDiagnosis
         for e in effects {
             switch e {
             case .writeControl(let f): return f
-            case .quit, .interruptJob, .readOutput: continue
+            case .quit, .interruptJob, .readOutput, .repaint: continue
             }
         }
         return nil
