@@ -23,8 +23,12 @@ public enum Event: Sendable {
     /// dashboard had written one meanwhile).
     case controlWritten(ControlFile)
     case controlFailed(String)
-    /// Ctrl-C: interrupts a job started by `finetop run`, otherwise quits.
+    /// Ctrl-C (SIGINT): interrupts a job started by `finetop run`, otherwise quits.
     case interrupt
+    /// Another signal that asks us to stop (SIGTERM, SIGHUP): quit, restoring the terminal.
+    case signal(Int32)
+    /// The run could not be read (shown in the status line; the loop keeps watching).
+    case readFailed(String)
     /// The job the dashboard started changed state (it ended).
     case jobChanged(JobState)
     /// The tail of the run's output.log, read by the loop for the output overlay.
@@ -180,6 +184,8 @@ public struct AppState: Sendable {
     public var message: StatusMessage?
     public var control: ControlState
     public var shouldQuit = false
+    /// The signal that made us quit, if one did (the caller exits with 128 + it).
+    public var quitSignal: Int32?
     /// Acks already reported in the message line.
     var acksSeen: Int
     /// Downsampled per-batch columns, reused between frames (a cache, not state the reducer reads).

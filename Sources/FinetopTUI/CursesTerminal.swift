@@ -14,7 +14,7 @@ public struct TerminalError: Error, Sendable, CustomStringConvertible {
 
 /// The one place that talks to ncurses: set up, draw a buffer by diffing it against the last one,
 /// read keys, restore. Everything else in the dashboard is pure.
-final class CursesTerminal {
+final class CursesTerminal: Terminal {
     private var previous: ScreenBuffer?
     private var pairs: [UInt16: Int16] = [:]
     private let useColor: Bool
@@ -130,15 +130,12 @@ final class CursesTerminal {
         }
     }
 
-    /// One decoded input, or nil when nothing is waiting.
-    enum Input {
-        case key(Key)
-        case resize
-        /// A function key the dashboard does not use.
-        case ignored
-    }
+    var inputDescriptor: Int32? { 0 }
+    /// ncurses reads from stdin only when asked: `poll` on descriptor 0 says when.
+    var hasBufferedInput: Bool { false }
 
-    func read() -> Input? {
+    /// One decoded input, or nil when nothing is waiting.
+    func read() -> TerminalInput? {
         var ch: wint_t = 0
         let r = wget_wch(finetop_stdscr(), &ch)
         if r == KEY_CODE_YES {

@@ -39,11 +39,19 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
         if let job = s.job, job.isRunning, !job.interrupted, let at = job.stopAskedAt, now - at >= JobView.stopGrace {
             effects = interruptJob(&s, why: "the job did not stop within \(Int(JobView.stopGrace)) s")
         }
+        // The output overlay follows the file while it is open.
+        if s.showOutput { effects.append(.readOutput) }
     case .quit:
         s.shouldQuit = true
         effects = [.quit]
     case .interrupt:
         effects = interrupt(&s)
+        if s.shouldQuit { s.quitSignal = 2 }   // SIGINT
+    case .signal(let sig):
+        s.quitSignal = sig
+        effects = quit(&s)
+    case .readFailed(let why):
+        s.message = StatusMessage(why, .error)
     case .jobChanged(let state):
         guard var job = s.job, job.state != state else { break }
         job.state = state
