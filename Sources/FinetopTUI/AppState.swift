@@ -150,7 +150,10 @@ public struct DashboardOptions: Sendable, Equatable {
 /// Everything the screen shows, as plain values. `render` reads it; `reduce` makes the next one.
 public struct AppState: Sendable {
     public var run: Run {
-        didSet { lastAckedRevision = Self.highestAck(run) }
+        didSet {
+            lastAckedRevision = Self.highestAck(run)
+            if LayerWidths.key(run) != layerWidths.key { layerWidths = LayerWidths(run) }
+        }
     }
     public var report: DiagnosisReport
     /// A name the caller chose; when nil the header shows the run's id, else the path's last part.
@@ -207,7 +210,12 @@ public struct AppState: Sendable {
         self.control = ControlState(existing: control)
         self.acksSeen = run.acks.count
         self.lastAckedRevision = Self.highestAck(run)
+        self.layerWidths = LayerWidths(run)
     }
+
+    /// The widest layer name and class, measured once per model line (not per frame: a model
+    /// may have 100,000 layers); the layer pane grows to them on a wide screen.
+    public private(set) var layerWidths: LayerWidths
 
     static func highestAck(_ run: Run) -> Int { run.acks.map(\.revision).max() ?? -1 }
 
@@ -302,6 +310,37 @@ public struct AppState: Sendable {
         var current = done
         if let b = run.batches.epochs.last, Int(b) + 1 > done, run.end == nil { current = Int(b) + 1 }
         return (current, run.info?.hparams.epochs)
+    }
+}
+
+/// The widest name (with its indent) and class of a model's layers.
+public struct LayerWidths: Sendable, Equatable {
+    public var name = 0
+    public var className = 0
+    var key = Key()
+
+    struct Key: Sendable, Equatable {
+        var revision = -1
+        var count = 0
+        var first = "", last = ""
+    }
+
+    static func key(_ run: Run) -> Key {
+        guard let m = run.model else { return Key() }
+        return Key(revision: m.revision, count: m.layers.count, first: m.layers.first?.name ?? "", last: m.layers.last?.name ?? "")
+    }
+
+    init(name: Int = 0, className: Int = 0) {
+        self.name = name
+        self.className = className
+    }
+
+    init(_ run: Run) {
+        key = Self.key(run)
+        for l in run.model?.layers ?? [] {
+            name = max(name, l.depth * 2 + TextWidth.of(LayerTableView.shownName(l)))
+            className = max(className, TextWidth.of(l.className))
+        }
     }
 }
 

@@ -1,0 +1,102 @@
+/// Fits layer names into a column so rows stay tellable apart: cut in the middle, keeping the
+/// start and the distinguishing end (`expanded_c…depthwise_BN`); names that still read alike have
+/// their dotted or underscored parts shortened (`b.e.l.3.a.self.query`, numbers kept), and as a
+/// last resort show the part where they differ between two `…`.
+enum NameShortener {
+    /// Each name cut to its width; two different names never come out the same when any form
+    /// within their widths tells them apart.
+    static func shorten(_ names: [(name: String, width: Int)], ascii: Bool = false) -> [String] {
+        var out = names.map { middle($0.name, to: $0.width, ascii: ascii) }
+        for pass in 0..<2 {
+            var groups: [String: [Int]] = [:]
+            for (i, s) in out.enumerated() { groups[s, default: []].append(i) }
+            for (_, idx) in groups where idx.count > 1 {
+                let originals = Set(idx.map { names[$0].name })
+                guard originals.count > 1 else { continue }
+                for i in idx {
+                    let (name, w) = names[i]
+                    out[i] = pass == 0 ? middle(abbreviated(name, to: w), to: w, ascii: ascii)
+                        : around(name, differingAt: commonPrefix(idx.map { names[$0].name }), to: w, ascii: ascii)
+                }
+            }
+        }
+        return out
+    }
+
+    /// `name` cut in the middle to `width` columns: a third kept from the start, the rest from the end.
+    static func middle(_ name: String, to width: Int, ascii: Bool = false) -> String {
+        guard width > 0 else { return "" }
+        if TextWidth.of(name) <= width { return name }
+        let mark = ascii ? "~" : "…"
+        if width <= 2 { return TextWidth.truncate(name, to: width, ascii: ascii) }
+        let keep = width - 1
+        let headW = max(1, keep / 3)
+        return prefix(name, headW) + mark + suffix(name, keep - headW)
+    }
+
+    /// Shortens the parts of a dotted, slashed or underscored name to their first letter, from
+    /// the left, until it fits; numbers and the last part stay whole (`layer.3`, `query`).
+    static func abbreviated(_ name: String, to width: Int) -> String {
+        var parts: [(text: String, sep: String)] = []
+        var current = ""
+        for ch in name {
+            if "._/-".contains(ch) {
+                parts.append((current, String(ch)))
+                current = ""
+            } else {
+                current.append(ch)
+            }
+        }
+        parts.append((current, ""))
+        func joined() -> String { parts.map { $0.text + $0.sep }.joined() }
+        for i in parts.indices.dropLast() {
+            if TextWidth.of(joined()) <= width { break }
+            let t = parts[i].text
+            guard t.count > 1, !t.allSatisfy(\.isNumber) else { continue }
+            parts[i].text = String(t.prefix(1))
+        }
+        return joined()
+    }
+
+    /// The part of `name` from just before where it differs from its look-alikes, `…` on each cut side.
+    static func around(_ name: String, differingAt p: Int, to width: Int, ascii: Bool) -> String {
+        let mark = ascii ? "~" : "…"
+        let start = max(0, p - 2)
+        var tail = String(name.dropFirst(start))
+        if start > 0 { tail = mark + tail }
+        return TextWidth.truncate(tail, to: width, ascii: ascii)
+    }
+
+    static func commonPrefix(_ names: [String]) -> Int {
+        guard let first = names.first else { return 0 }
+        var n = 0
+        let arrays = names.map(Array.init)
+        let a = Array(first)
+        while n < a.count && arrays.allSatisfy({ n < $0.count && $0[n] == a[n] }) { n += 1 }
+        return n
+    }
+
+    private static func prefix(_ s: String, _ width: Int) -> String {
+        var out = ""
+        var w = 0
+        for ch in s {
+            let cw = TextWidth.of(ch)
+            if w + cw > width { break }
+            out.append(ch)
+            w += cw
+        }
+        return out
+    }
+
+    private static func suffix(_ s: String, _ width: Int) -> String {
+        var out: [Character] = []
+        var w = 0
+        for ch in s.reversed() {
+            let cw = TextWidth.of(ch)
+            if w + cw > width { break }
+            out.append(ch)
+            w += cw
+        }
+        return String(out.reversed())
+    }
+}
