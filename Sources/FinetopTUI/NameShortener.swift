@@ -1,12 +1,17 @@
-/// Fits layer names into a column so rows stay tellable apart: cut in the middle, keeping the
-/// start and the distinguishing end (`expanded_c…depthwise_BN`); names that still read alike have
-/// their dotted or underscored parts shortened (`b.e.l.3.a.self.query`, numbers kept), and as a
-/// last resort show the part where they differ between two `…`.
+/// Fits layer names into a column so rows stay tellable apart. A Keras name is cut in the middle,
+/// keeping the start and the distinguishing end (`expande…v_depthwise_BN`); a module path has its
+/// parts shortened from the left, numbers and the last part kept (`b.e.l.3.a.self.query`). Names
+/// that still read alike get the other form, and as a last resort show where they differ.
 enum NameShortener {
     /// Each name cut to its width; two different names never come out the same when any form
     /// within their widths tells them apart.
     static func shorten(_ names: [(name: String, width: Int)], ascii: Bool = false) -> [String] {
-        var out = names.map { middle($0.name, to: $0.width, ascii: ascii) }
+        // A module path (`bert.encoder.layer.3.attention.self.query`) reads best with its parts
+        // shortened and its numbers kept; a Keras name (`expanded_conv_depthwise_BN`) cut in the middle.
+        var out = names.map { n in
+            n.name.contains(".") ? middle(abbreviated(n.name, to: n.width), to: n.width, ascii: ascii)
+                : middle(n.name, to: n.width, ascii: ascii)
+        }
         for pass in 0..<2 {
             var groups: [String: [Int]] = [:]
             for (i, s) in out.enumerated() { groups[s, default: []].append(i) }

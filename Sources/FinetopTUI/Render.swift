@@ -16,6 +16,9 @@ public func render(_ s: AppState) -> ScreenBuffer {
     LossChart.draw(s, layout.chart, &buf)
     DiagnosisPanel.draw(s, layout.diagnosis, &buf)
     if !StatusLine.draw(s, layout.bottomBar, &buf) { KeyBar.draw(s, layout.bottomBar, &buf) }
+    if !StatusLine.fits(s, layout.bottomBar) {
+        MessageBox.draw(s, Rect(x: 2, y: 1, width: s.width - 4, height: s.height - 2), &buf)
+    }
     if s.showOutput { OutputOverlay.draw(s, buf.area, &buf) }
     if s.showHelp { HelpOverlay.draw(s, buf.area, &buf) }
     if !s.options.color { stripColors(&buf) }

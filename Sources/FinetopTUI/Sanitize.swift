@@ -1,3 +1,5 @@
+import FinetopCore
+
 /// Makes text from logs safe to draw: control characters, ESC and bidi overrides become `?`,
 /// so a layer name can never move the cursor, change colors or retitle the terminal.
 public enum Sanitize {
@@ -10,11 +12,8 @@ public enum Sanitize {
         return String(out)
     }
 
-    static func isUnsafe(_ u: Unicode.Scalar) -> Bool {
-        let v = u.value
-        return v < 0x20 || (v >= 0x7F && v < 0xA0) || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v)
-            || v == 0x200E || v == 0x200F || v == 0xFEFF
-    }
+    /// The rule is Core's (`DisplayText.isUnsafe`): one definition of unsafe text for every printer.
+    static func isUnsafe(_ u: Unicode.Scalar) -> Bool { DisplayText.isUnsafe(u) }
 
     /// Replaces anything outside printable ASCII by `?`, for terminals whose locale is not UTF-8.
     public static func ascii(_ s: String) -> String {

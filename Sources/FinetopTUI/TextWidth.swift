@@ -26,7 +26,11 @@ public enum TextWidth {
         }
     }
 
-    public static func of(_ s: String) -> Int { Sanitize.neutralize(s).reduce(0) { $0 + of($1) } }
+    public static func of(_ s: String) -> Int {
+        // Printable ASCII (nearly every layer name): one column a byte.
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return s.utf8.count }
+        return Sanitize.neutralize(s).reduce(0) { $0 + of($1) }
+    }
 
     /// Cuts `s` to at most `width` columns, ending in `…` (or `~` in ASCII) when it had to cut.
     public static func truncate(_ s: String, to width: Int, ascii: Bool = false) -> String {

@@ -54,4 +54,22 @@ import FinetopCore
         let text = render(s).lines.joined()
         #expect(text.unicodeScalars.allSatisfy { $0.value < 0x7F })
     }
+
+    @Test(arguments: [(80, 24), (250, 60)]) func bertLayerNames(width: Int, height: Int) {
+        var s = TestRuns.state(TestRuns.bert(), width: width, height: height, pinDiagnosis: true)
+        s.cursor = 40
+        keepCursorVisible(&s)
+        assertSnapshot("bert_\(width)x\(height)", s)
+    }
+
+    @Test func hugeModelMiddlePage() {
+        var s = TestRuns.state(TestRuns.huge(), width: 80, height: 24, pinDiagnosis: true)
+        s.cursor = 50_000
+        keepCursorVisible(&s)
+        assertSnapshot("huge_80x24", s)
+    }
+
+    @Test func mobileNetAt200x60() {
+        assertSnapshot("mobilenet_frozen_200x60", TestRuns.state(TestRuns.mobileNet(), width: 200, height: 60, pinDiagnosis: true))
+    }
 }

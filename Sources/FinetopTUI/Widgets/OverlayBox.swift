@@ -37,6 +37,15 @@ enum OverlayBox {
                 if y == h - 2 { straighten(x, h - 1, g.horizontal, &buf) }
             }
         }
+        // A box that reaches the screen's border: the border's tees beside it point into the box.
+        for y in max(0, box.y)..<min(h, box.maxY) {
+            if box.x <= 1 { straighten(0, y, g.vertical, &buf) }
+            if box.maxX >= w - 1 { straighten(w - 1, y, g.vertical, &buf) }
+        }
+        for x in max(0, box.x)..<min(w, box.maxX) {
+            if box.y <= 1 { straighten(x, 0, g.horizontal, &buf) }
+            if box.maxY >= h - 1 { straighten(x, h - 1, g.horizontal, &buf) }
+        }
     }
 
     /// A tee on the screen border becomes the border's straight line.

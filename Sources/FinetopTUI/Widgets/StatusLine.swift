@@ -17,10 +17,16 @@ enum StatusLine {
             }
             return true
         }
-        guard let m = s.message else { return false }
+        guard let m = s.message, fits(s, row) else { return false }
         buf.text(" " + TextWidth.truncate(shown(s, m.text), to: row.width - 2, ascii: s.options.ascii) + " ",
                  x: row.x, y: row.y, style: style(m.kind), maxWidth: row.width)
         return true
+    }
+
+    /// Whether the note fits on the line; a longer one shows whole in a `MessageBox` instead.
+    static func fits(_ s: AppState, _ row: Rect) -> Bool {
+        guard let m = s.message else { return true }
+        return TextWidth.of(shown(s, m.text)) <= row.width - 2
     }
 
     static func style(_ kind: StatusMessage.Kind) -> Style {
