@@ -14,7 +14,9 @@ enum HelpOverlay {
     }
 
     static func draw(_ s: AppState, _ area: Rect, _ buf: inout ScreenBuffer) {
-        let lines = Self.lines(s)
+        var lines = Self.lines(s)
+        // Short screens lose the blank separators first, so the hint at the end still shows.
+        if lines.count + 2 > area.height - 2 { lines = lines.filter { !($0.0.isEmpty && $0.1.isEmpty) } }
         let keyW = lines.map { TextWidth.of($0.0) }.max() ?? 0
         let textW = lines.map { TextWidth.of($0.1) }.max() ?? 0
         let w = min(area.width - 2, keyW + textW + 5)

@@ -35,10 +35,14 @@ enum TotalsView {
             let text = forms.first { TextWidth.of($0) <= rect.width - 2 } ?? forms[2]
             buf.text(text, x: rect.x + 1, y: rect.y + 3, style: Style(fg: .yellow, bold: true), maxWidth: rect.width - 1)
         } else if let reason = s.readOnlyReason {
-            buf.text("read-only: \(reason)", x: rect.x + 1, y: rect.y + 3, style: Style(fg: .gray), maxWidth: rect.width - 1)
+            buf.text(TextWidth.truncate("read-only: \(reason)", to: rect.width - 2, ascii: s.options.ascii), x: rect.x + 1, y: rect.y + 3,
+                     style: Style(fg: .gray), maxWidth: rect.width - 1)
         } else {
-            let rev = s.control.revision > 0 ? " (control revision \(s.control.revision))" : ""
-            buf.text("No pending changes" + rev, x: rect.x + 1, y: rect.y + 3, style: Style(fg: .gray), maxWidth: rect.width - 1)
+            let forms = s.control.revision > 0
+                ? ["No pending changes (control revision \(s.control.revision))", "No pending changes (revision \(s.control.revision))"]
+                : []
+            let text = forms.first { TextWidth.of($0) <= rect.width - 2 } ?? "No pending changes"
+            buf.text(text, x: rect.x + 1, y: rect.y + 3, style: Style(fg: .gray), maxWidth: rect.width - 1)
         }
     }
 
