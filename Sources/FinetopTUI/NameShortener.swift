@@ -9,23 +9,50 @@ enum NameShortener {
         // A module path (`bert.encoder.layer.3.attention.self.query`) reads best with its parts
         // shortened and its numbers kept; a Keras name (`expanded_conv_depthwise_BN`) cut in the middle.
         var out = names.map { n in
-            n.name.contains(".") ? middle(abbreviated(n.name, to: n.width), to: n.width, ascii: ascii)
-                : middle(n.name, to: n.width, ascii: ascii)
+            n.name.contains(".") ? path(n.name, to: n.width, ascii: ascii) : middle(n.name, to: n.width, ascii: ascii)
         }
-        for pass in 0..<2 {
+        // Names that still read alike: the other form, then their ends, then where they differ.
+        for pass in 0..<3 {
             var groups: [String: [Int]] = [:]
             for (i, s) in out.enumerated() { groups[s, default: []].append(i) }
             for (_, idx) in groups where idx.count > 1 {
-                let originals = Set(idx.map { names[$0].name })
-                guard originals.count > 1 else { continue }
-                for i in idx {
+                let originals = idx.map { names[$0].name }
+                guard Set(originals).count > 1 else { continue }
+                let p = commonPrefix(originals)
+                let forms = idx.map { i -> String in
                     let (name, w) = names[i]
-                    out[i] = pass == 0 ? middle(abbreviated(name, to: w), to: w, ascii: ascii)
-                        : around(name, differingAt: commonPrefix(idx.map { names[$0].name }), to: w, ascii: ascii)
+                    switch pass {
+                    case 0: return name.contains(".") ? middle(name, to: w, ascii: ascii) : path(name, to: w, ascii: ascii)
+                    case 1: return tail(name, to: w, ascii: ascii)
+                    default: return around(name, differingAt: p, to: w, ascii: ascii)
+                    }
                 }
+                guard Set(forms).count == forms.count || pass == 2 else { continue }
+                for (k, i) in idx.enumerated() { out[i] = forms[k] }
             }
         }
         return out
+    }
+
+    /// A module path shortened by its parts; when that is not enough, what follows its last number
+    /// (`…5.a.o.dense`), else its end.
+    static func path(_ name: String, to width: Int, ascii: Bool = false) -> String {
+        let short = abbreviated(name, to: width)
+        if TextWidth.of(short) <= width { return short }
+        let mark = ascii ? "~" : "…"
+        let parts = short.split(separator: ".", omittingEmptySubsequences: false)
+        if let n = parts.lastIndex(where: { !$0.isEmpty && $0.allSatisfy(\.isNumber) }) {
+            let fromNumber = mark + parts[n...].joined(separator: ".")
+            if TextWidth.of(fromNumber) <= width { return fromNumber }
+        }
+        return tail(short, to: width, ascii: ascii)
+    }
+
+    /// `…` and as much of the end as fits.
+    static func tail(_ name: String, to width: Int, ascii: Bool = false) -> String {
+        guard width > 0 else { return "" }
+        if TextWidth.of(name) <= width { return name }
+        return (ascii ? "~" : "…") + suffix(name, width - 1)
     }
 
     /// `name` cut in the middle to `width` columns: a third kept from the start, the rest from the end.
@@ -40,7 +67,7 @@ enum NameShortener {
     }
 
     /// Shortens the parts of a dotted, slashed or underscored name to their first letter, from
-    /// the left, until it fits; numbers and the last part stay whole (`layer.3`, `query`).
+    /// the left, until it fits (or all are short); numbers and the last part stay whole.
     static func abbreviated(_ name: String, to width: Int) -> String {
         var parts: [(text: String, sep: String)] = []
         var current = ""

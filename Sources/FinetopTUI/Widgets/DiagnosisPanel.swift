@@ -31,10 +31,14 @@ enum DiagnosisPanel {
         let w = rect.width - 2
         var head = title(d.label)
         switch d.label {
-        case .tooEarly: head += " (\(d.epochs) epoch\(d.epochs == 1 ? "" : "s") seen)"
+        case .tooEarly:
+            let seen = " (\(d.epochs) epoch\(d.epochs == 1 ? "" : "s") seen)"
+            if TextWidth.of(head + seen) <= w { head += seen }
         case .underfitting, .overfitting, .fit, .diverging:
             head += " since epoch \(d.sinceEpoch + 1)"
-            if d.confidence > 0 { head += " \(g.dot) \(Int((d.confidence * 100).rounded()))% sure" }
+            // The confidence goes whole or not at all.
+            let sure = " \(g.dot) \(Int((d.confidence * 100).rounded()))% sure"
+            if d.confidence > 0 && TextWidth.of(head + sure) <= w { head += sure }
         }
         // Blocks of wrapped lines, each with the prefix of its first line and the rest's indent.
         let evidence = d.evidence.map { block(shown(s, $0), prefix: "\(g.dot) ", width: w, ascii: ascii) }
@@ -48,7 +52,7 @@ enum DiagnosisPanel {
         var room = rect.height - 1
         let top = suggestions.first ?? []
         let topLines = min(top.count, max(1, room - min(2, evidence.reduce(0) { $0 + $1.count })))
-        var lines: [(String, Style)] = [(head, labelStyle(d.label))]
+        var lines: [(String, Style)] = [(TextWidth.truncate(head, to: w, ascii: ascii), labelStyle(d.label))]
         var evidenceRoom = max(0, room - (top.isEmpty ? 0 : topLines))
         for e in evidence where evidenceRoom > 0 {
             let kept = WordWrap.fit(e, count: evidenceRoom, width: w, ascii: ascii)

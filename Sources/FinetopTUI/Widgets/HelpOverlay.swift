@@ -25,6 +25,11 @@ enum HelpOverlay {
         let box = Rect(x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h)
         let g = Glyphs(ascii: s.options.ascii)
         OverlayBox.draw(box, title: " keys ", g, &buf)
+        // Too short for all of it: the last row says how much is missing.
+        if lines.count > h - 2 {
+            let hidden = lines.count - (h - 3)
+            lines = Array(lines.prefix(h - 3)) + [("…", "\(hidden) more lines: a taller terminal shows them")]
+        }
         for (i, (k, what)) in lines.prefix(h - 2).enumerated() {
             let y = box.y + 1 + i
             buf.text(TextWidth.pad(k, to: keyW), x: box.x + 2, y: y, style: Style.plain.bolded)

@@ -19,7 +19,7 @@ import FinetopDiagnosis
         let s = TestRuns.state(TestRuns.overfitting(), width: 80, height: 24, pinDiagnosis: true)
         let buf = drawn(width: 30, height: 6) { DiagnosisPanel.draw(s, Rect(x: 0, y: 0, width: 30, height: 6), &$0) }
         #expect(buf.lines == [
-            " OVERFITTING since epoch 13 · ",
+            " OVERFITTING since epoch 13   ",
             " · val_loss 0.689 is 42%      ",
             "   above its best 0.485 at…   ",
             " → EarlyStopping(monitor=     ",
