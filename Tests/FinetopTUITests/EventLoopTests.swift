@@ -79,6 +79,41 @@ import FinetopDiagnosis
         #expect(l.run() == .signal(SIGTERM))
     }
 
+    @Test func anotherDashboardsWriteIsReReadAndShownPending() throws {
+        let dir = try runDirectory()
+        let term = TestTerminal(width: 100, height: 30)
+        let l = try loop(dir, term)
+        l.step(timeoutMs: 0)
+        // Another dashboard merges its toggle into control.json while this one runs.
+        _ = try ControlFile.update(in: dir, ControlChange(trainable: ["Conv1": true], atLeast: 1))
+        let deadline = Date().addingTimeInterval(5)
+        while !text(term.screen).contains("from elsewhere") && Date() < deadline { l.step(timeoutMs: 200) }
+        #expect(text(term.screen).contains("control.json revision 1 from elsewhere"))
+        #expect(text(term.screen).contains("Y*"))
+        // Our own toggle is merged with it, not written over it.
+        term.type([.char("j"), .char("j"), .char("j"), .char("j"), .char(" ")])
+        l.step(timeoutMs: 0)
+        let file = try #require(try ControlFile.read(from: dir))
+        #expect(file.revision == 2)
+        #expect(file.trainable["Conv1"] == true && file.trainable.count == 2)
+    }
+
+    @Test func aWriteThatFailsShowsTheToggleAsNotWritten() throws {
+        let dir = try runDirectory()
+        // A directory where control.json should be: every write fails.
+        try FileManager.default.createDirectory(atPath: dir + "/control.json", withIntermediateDirectories: false)
+        let term = TestTerminal(width: 200, height: 40)
+        term.type([.char("j"), .char(" ")])
+        let l = try loop(dir, term)
+        l.step(timeoutMs: 0)
+        l.step(timeoutMs: 0)
+        let screen = text(term.screen)
+        #expect(screen.contains("Y!"))
+        #expect(screen.contains("could not write control.json"))
+        #expect(screen.contains("Not written (1)"))
+        #expect(!screen.contains("Y*"))
+    }
+
     @Test func ctrlLRepaintsTheWholeScreen() throws {
         let term = TestTerminal(width: 80, height: 24)
         term.type([.ctrl("l"), .char("q")])
