@@ -6,6 +6,8 @@ public enum Key: Sendable, Equatable {
     case char(Character)
     case up, down, left, right, pageUp, pageDown, home, end
     case enter, escape, backspace, tab
+    /// A control key, by its letter (`.ctrl("l")` is Ctrl-L).
+    case ctrl(Character)
 }
 
 /// Everything that can happen to the dashboard. The loop turns terminal input, file changes,
@@ -29,12 +31,18 @@ public enum Event: Sendable {
     /// Whether processes other than the job's leader still run in its process group after the
     /// leader ended (the loop checks; the reducer decides what to send them).
     case jobGroupChanged(alive: Bool)
-    /// Ctrl-C: interrupts a job started by `finetop run`, otherwise quits.
+    /// Ctrl-C (SIGINT): interrupts a job started by `finetop run`, otherwise quits.
     case interrupt
+    /// Another signal that asks us to stop (SIGTERM, SIGHUP): quit, restoring the terminal.
+    case signal(Int32)
+    /// The run could not be read (shown in the status line; the loop keeps watching).
+    case readFailed(String)
     /// The job the dashboard started changed state (it ended).
     case jobChanged(JobState)
     /// The tail of the run's output.log, read by the loop for the output overlay.
     case outputRead([String])
+    /// Whether the run can be steered changed (a job started writing events.jsonl); nil: it can.
+    case readOnlyChanged(String?)
 }
 
 /// Work the reducer asks the loop to do; the reducer itself never touches files.
@@ -46,6 +54,8 @@ public enum Effect: Sendable, Equatable {
     case interruptJob
     /// Read the tail of output.log and send it back as `.outputRead`.
     case readOutput
+    /// Forget what the terminal shows and draw everything again (Ctrl-L).
+    case repaint
     /// The next step after SIGINT for a job that does not end: its whole process group.
     case signalJobGroup(JobSignal)
 }
@@ -215,7 +225,10 @@ public struct DashboardOptions: Sendable, Equatable {
 /// Everything the screen shows, as plain values. `render` reads it; `reduce` makes the next one.
 public struct AppState: Sendable {
     public var run: Run {
-        didSet { lastAckedRevision = Self.highestAck(run) }
+        didSet {
+            lastAckedRevision = Self.highestAck(run)
+            if LayerWidths.key(run) != layerWidths.key { layerWidths = LayerWidths(run) }
+        }
     }
     public var report: DiagnosisReport
     /// A name the caller chose; when nil the header shows the run's id, else the path's last part.
@@ -251,6 +264,8 @@ public struct AppState: Sendable {
     public var message: StatusMessage?
     public var control: ControlState
     public var shouldQuit = false
+    /// The signal that made us quit, if one did (the caller exits with 128 + it).
+    public var quitSignal: Int32?
     /// Acks already reported in the message line.
     var acksSeen: Int
     /// Downsampled per-batch columns, reused between frames (a cache, not state the reducer reads).
@@ -272,7 +287,12 @@ public struct AppState: Sendable {
         self.control = ControlState(existing: control)
         self.acksSeen = run.acks.count
         self.lastAckedRevision = Self.highestAck(run)
+        self.layerWidths = LayerWidths(run)
     }
+
+    /// The widest layer name and class, measured once per model line (not per frame: a model
+    /// may have 100,000 layers); the layer pane grows to them on a wide screen.
+    public private(set) var layerWidths: LayerWidths
 
     static func highestAck(_ run: Run) -> Int { run.acks.map(\.revision).max() ?? -1 }
 
@@ -358,6 +378,37 @@ public struct AppState: Sendable {
         var current = done
         if let b = run.batches.epochs.last, Int(b) + 1 > done, run.end == nil { current = Int(b) + 1 }
         return (current, run.info?.hparams.epochs)
+    }
+}
+
+/// The widest name (with its indent) and class of a model's layers.
+public struct LayerWidths: Sendable, Equatable {
+    public var name = 0
+    public var className = 0
+    var key = Key()
+
+    struct Key: Sendable, Equatable {
+        var revision = -1
+        var count = 0
+        var first = "", last = ""
+    }
+
+    static func key(_ run: Run) -> Key {
+        guard let m = run.model else { return Key() }
+        return Key(revision: m.revision, count: m.layers.count, first: m.layers.first?.name ?? "", last: m.layers.last?.name ?? "")
+    }
+
+    init(name: Int = 0, className: Int = 0) {
+        self.name = name
+        self.className = className
+    }
+
+    init(_ run: Run) {
+        key = Self.key(run)
+        for l in run.model?.layers ?? [] {
+            name = max(name, l.depth * 2 + TextWidth.of(LayerTableView.shownName(l)))
+            className = max(className, TextWidth.of(l.className))
+        }
     }
 }
 

@@ -14,7 +14,7 @@ public struct TerminalError: Error, Sendable, CustomStringConvertible {
 
 /// The one place that talks to ncurses: set up, draw a buffer by diffing it against the last one,
 /// read keys, restore. Everything else in the dashboard is pure.
-final class CursesTerminal {
+final class CursesTerminal: Terminal {
     private var previous: ScreenBuffer?
     private var pairs: [UInt16: Int16] = [:]
     private let useColor: Bool
@@ -130,18 +130,12 @@ final class CursesTerminal {
         }
     }
 
-    /// One decoded input, or nil when nothing is waiting.
-    enum Input {
-        case key(Key)
-        case resize
-        case interrupt
-        /// Ctrl-L: repaint everything (after another program scribbled on the terminal).
-        case redraw
-        /// A function key the dashboard does not use.
-        case ignored
-    }
+    var inputDescriptor: Int32? { 0 }
+    /// ncurses reads from stdin only when asked: `poll` on descriptor 0 says when.
+    var hasBufferedInput: Bool { false }
 
-    func read() -> Input? {
+    /// One decoded input, or nil when nothing is waiting.
+    func read() -> TerminalInput? {
         var ch: wint_t = 0
         let r = wget_wch(finetop_stdscr(), &ch)
         if r == KEY_CODE_YES {
@@ -166,8 +160,10 @@ final class CursesTerminal {
         case 27: return .key(.escape)
         case 8, 127: return .key(.backspace)
         case 9: return .key(.tab)
-        case 3: return .interrupt
-        case 12: return .redraw
+        case 1...26:
+            // Ctrl-A … Ctrl-Z (Ctrl-C only arrives as a key when the tty does not turn it into SIGINT).
+            guard let u = Unicode.Scalar(UInt32(ch) + 96) else { return nil }
+            return .key(.ctrl(Character(u)))
         default:
             guard let u = Unicode.Scalar(UInt32(ch)) else { return nil }
             return .key(.char(Character(u)))

@@ -93,7 +93,8 @@ public enum DashboardExit: Sendable, Equatable {
 
 /// The full-screen dashboard: `finetop watch`, the demo and `finetop run`.
 public enum Dashboard {
-    /// The shortest time between two reads of a log that keeps changing.
+    /// The shortest time between two reads of a log that keeps changing: each read rebuilds the
+    /// run, its diagnosis and the chart (issue 12: ~95% of a core at 10,000 lines/s otherwise).
     static let pollInterval = 0.2
 
     /// Runs until the user quits or a signal arrives; the terminal is restored on every path.
@@ -113,7 +114,7 @@ public enum Dashboard {
         var controlMessage: StatusMessage?
         var existing: ControlFile?
         // What control.json looked like when last read: a change on disk (another dashboard) is re-read.
-        var controlSeen = source.runDirectory.map { ControlStamp(ControlFile.path(in: $0)) }
+        let controlSeen = source.runDirectory.map { ControlStamp(ControlFile.path(in: $0)) }
         if let dir = source.runDirectory {
             do {
                 existing = try ControlFile.read(from: dir)
@@ -139,149 +140,11 @@ public enum Dashboard {
         if let c = existing, c.revision > state.lastAckedRevision, !c.trainable.isEmpty {
             state.message = StatusMessage("control.json revision \(c.revision) not yet applied by the job")
         }
-        let watcher = FileWatcher(paths: source.watchedPaths)
-        var dirty = true
-        var lastTick = Clock.now
-
-        func send(_ event: Event) {
-            let (next, effects) = reduce(state, event)
-            state = next
-            dirty = true
-            for effect in effects {
-                switch effect {
-                case .writeControl(let change):
-                    guard let dir = source.runDirectory else { continue }
-                    // Merged under the lock with whatever another dashboard wrote; a fresh revision.
-                    do {
-                        let file = try ControlFile.update(in: dir, change)
-                        send(.controlWritten(file, change))
-                    } catch {
-                        send(.controlFailed(error.problem, change))
-                        // Show what really is on disk, not what could not be written (when it can be read).
-                        do { send(.controlRead(try ControlFile.read(from: dir))) } catch {}
-                    }
-                case .quit:
-                    state.shouldQuit = true
-                case .interruptJob:
-                    job?.interrupt()
-                case .signalJobGroup(let sig):
-                    job?.signalGroup(sig)
-                case .readOutput:
-                    if let dir = source.runDirectory { send(.outputRead(OutputFile.tail(dir + "/" + RunFiles.output))) }
-                }
-            }
-        }
-
-        func pollJob() {
-            guard let job, let shown = state.job?.state else { return }
-            let now = job.currentState()
-            if now != shown { send(.jobChanged(now)) }
-            if state.job?.isRunning == false {
-                let alive = job.groupAlive
-                if alive != state.job?.groupAlive { send(.jobGroupChanged(alive: alive)) }
-            }
-        }
-
-        /// Re-reads control.json when it changed on disk (another dashboard wrote, or it was replaced).
-        func pollControl() {
-            guard let dir = source.runDirectory else { return }
-            let path = ControlFile.path(in: dir)
-            let stamp = ControlStamp(path)
-            guard stamp != controlSeen else { return }
-            controlSeen = stamp
-            do {
-                send(.controlRead(try ControlFile.read(from: dir)))
-            } catch {
-                send(.controlUnreadable(error.description))
-            }
-        }
-
-        func pollSource() {
-            do {
-                if try source.poll() {
-                    state.readOnlyReason = source.readOnlyReason   // a job may start writing events.jsonl
-                    send(.runUpdated(source.run, lastWrite: Clock.modified(source.watchedPath)))
-                }
-            } catch {
-                state.message = StatusMessage(error.description, .error)
-                dirty = true
-            }
-        }
-
-        var lastPoll = 0.0
-        var pollDeferred = false
-        while !state.shouldQuit {
-            if dirty {
-                term.draw(render(state))
-                dirty = false
-            }
-            // Block on keys, file events and signals; wake once a second for the clock
-            // (or every 100 ms when inotify is unavailable and the file must be polled).
-            var timeout: Int32 = watcher.isActive ? 1000 : 100
-            // A log written thousands of lines a second is read at most every `pollInterval`:
-            // each read rebuilds the run, its diagnosis and the chart (issue 12: ~95% of a core at
-            // 10,000 lines/s otherwise). A change that arrives sooner is picked up when it ends.
-            if pollDeferred { timeout = Int32(max(1, min(Double(timeout), (lastPoll + Self.pollInterval - Clock.now) * 1000))) }
-            let woke = Waiter.wait(fds: [0, watcher.fd, TerminalGuard.pipeRead], timeoutMs: timeout)
-            let sig = TerminalGuard.takeSignal()
-            if sig == SIGINT {
-                // Ctrl-C may be meant for the job (`finetop run`); the reducer decides.
-                send(.interrupt)
-                if state.shouldQuit { return .signal(sig) }
-            } else if sig != 0 {
-                send(.quit)
-                return .signal(sig)
-            }
-            // Always drain input: a resize arrives as KEY_RESIZE after SIGWINCH interrupts the wait.
-            while let input = term.read() {
-                switch input {
-                case .key(let k): send(.key(k))
-                case .resize:
-                    term.invalidate()
-                    let s = term.size
-                    send(.resize(width: s.width, height: s.height))
-                case .interrupt: send(.interrupt)
-                case .redraw:
-                    term.invalidate()
-                    dirty = true
-                case .ignored: break
-                }
-                if state.shouldQuit { break }
-            }
-            if woke.contains(watcher.fd) { watcher.drain() }
-            if woke.contains(watcher.fd) || !watcher.isActive || woke.isEmpty || pollDeferred {
-                pollControl()
-                if Clock.now - lastPoll < Self.pollInterval {
-                    pollDeferred = true
-                } else {
-                    pollDeferred = false
-                    lastPoll = Clock.now
-                    pollSource()
-                    if state.showOutput, let dir = source.runDirectory {
-                        let lines = OutputFile.tail(dir + "/" + RunFiles.output)
-                        if lines != state.outputLines { send(.outputRead(lines)) }
-                    }
-                }
-            }
-            pollJob()
-            let now = Clock.now
-            if now - lastTick >= 1 {
-                lastTick = now
-                let before = (Header.livenessText(state), state.message)
-                let (next, effects) = reduce(state, .tick(now: now))
-                state = next
-                // Only the header and fading notes read the clock: redraw when they change.
-                if Header.livenessText(state) != before.0 || state.message != before.1 || !effects.isEmpty { dirty = true }
-                for effect in effects {
-                    switch effect {
-                    case .interruptJob: job?.interrupt()
-                    case .signalJobGroup(let sig): job?.signalGroup(sig)
-                    case .writeControl, .quit, .readOutput: break
-                    }
-                }
-            }
-        }
-        return .quit
+        let loop = EventLoop(state: state, terminal: term, source: source, job: job,
+                             watcher: FileWatcher(paths: source.watchedPaths),
+                             takeSignal: TerminalGuard.takeSignal, signalDescriptor: TerminalGuard.pipeRead,
+                             controlSeen: controlSeen)
+        return loop.run()
     }
 
     static func pathName(_ source: DashboardSource) -> String {
@@ -289,15 +152,6 @@ public enum Dashboard {
         let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
         return trimmed.split(separator: "/").last.map(String.init) ?? trimmed
     }
-
-    /// Renders one frame of `run` at a size: the benchmark's hook (with the chart cache warm
-    /// when the same state is rendered again).
-    public static func benchmarkState(run: Run, width: Int = 200, height: Int = 60) -> AppState {
-        AppState(run: run, runName: "bench", readOnlyReason: nil, control: nil,
-                 options: DashboardOptions(color: true, ascii: false), width: width, height: height)
-    }
-
-    public static func renderFrame(_ state: AppState) -> ScreenBuffer { render(state) }
 }
 
 /// Reads the end of output.log for the overlay.

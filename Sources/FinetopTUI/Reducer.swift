@@ -43,16 +43,19 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
             effects = interruptJob(&s, why: "the job did not stop within \(Int(JobView.stopGrace)) s")
         }
         effects += escalate(&s)
+        // The output overlay follows the file while it is open.
+        if s.showOutput { effects.append(.readOutput) }
     case .quit:
         s.shouldQuit = true
         effects = [.quit]
     case .interrupt:
-        if let job = s.job, job.isRunning, job.ctrlCInterruptsJob {
-            s.confirm = nil
-            effects = interruptJob(&s, why: "Ctrl-C")
-        } else {
-            effects = quit(&s)
-        }
+        effects = interrupt(&s)
+        if s.shouldQuit { s.quitSignal = 2 }   // SIGINT
+    case .signal(let sig):
+        s.quitSignal = sig
+        effects = quit(&s)
+    case .readFailed(let why):
+        s.message = StatusMessage(why, .error)
     case .jobChanged(let state):
         guard var job = s.job, job.state != state else { break }
         let wasRunning = job.isRunning
@@ -81,6 +84,8 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
         }
     case .outputRead(let lines):
         s.outputLines = lines
+    case .readOnlyChanged(let why):
+        s.readOnlyReason = why
     case .controlWritten(let file, let change):
         // The file on disk holds this change merged with every other dashboard's: follow it.
         s.control.adopt(file)
@@ -129,6 +134,9 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
 }
 
 private func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
+    let found = KeyBindings.lookup(key)
+    // Ctrl-C and Ctrl-L work in every mode.
+    if let (binding, action) = found, binding.global { return perform(action, &s) }
     if s.searching { return searchKey(&s, key) }
     if let confirm = s.confirm {
         s.confirm = nil
@@ -139,76 +147,68 @@ private func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
             return []
         }
     }
-    if s.showHelp {
-        // Any key closes help; `q` still quits.
+    if s.showHelp || s.showOutput {
+        // Any key closes an overlay; `q` still quits.
         s.showHelp = false
-        if key == .char("q") { return quit(&s) }
-        return []
-    }
-    if s.showOutput {
-        // Like help: any key closes the output, `q` still quits.
         s.showOutput = false
-        if key == .char("q") { return quit(&s) }
+        if found?.action == .quit { return quit(&s) }
         return []
     }
+    guard let (binding, action) = found else { return [] }
+    if let why = binding.disabledReason(s) {
+        s.message = why
+        return []
+    }
+    return perform(action, &s)
+}
+
+/// Carries out what a key binding asks; `KeyBindings.all` says which key triggers which action.
+private func perform(_ action: Action, _ s: inout AppState) -> [Effect] {
     let page = Layout(width: s.width, height: s.height).tableRows
-    switch key {
-    case .char("q"): return quit(&s)
-    case .char("j"), .down: moveCursor(&s, to: s.cursor + 1)
-    case .char("k"), .up: moveCursor(&s, to: s.cursor - 1)
-    case .pageDown, .char("d"): moveCursor(&s, to: s.cursor + page)
+    switch action {
+    case .quit: return quit(&s)
+    case .interrupt: return interrupt(&s)
+    case .repaint: return [.repaint]
+    case .cursorDown: moveCursor(&s, to: s.cursor + 1)
+    case .cursorUp: moveCursor(&s, to: s.cursor - 1)
+    case .pageDown: moveCursor(&s, to: s.cursor + page)
     case .pageUp: moveCursor(&s, to: s.cursor - page)
-    case .char("g"), .home: moveCursor(&s, to: 0)
-    case .char("G"), .end: moveCursor(&s, to: s.layers.count - 1)
-    case .char("/"):
+    case .firstLayer: moveCursor(&s, to: 0)
+    case .lastLayer: moveCursor(&s, to: s.layers.count - 1)
+    case .search:
         s.searching = true
         s.searchQuery = ""
-    case .char("n"): findNext(&s, forward: true, includingCursor: false)
-    case .char("N"): findNext(&s, forward: false, includingCursor: false)
-    case .char(" "), .char("u"), .char("f"):
-        if let why = s.readOnlyReason {
-            s.message = StatusMessage("read-only: \(why)", .warning)
-            return []
-        }
-        if key == .char(" ") { return toggleUnderCursor(&s) }
-        return key == .char("u") ? unfreezeFromCursor(&s) : freezeToCursor(&s)
-    case .char("a"): return applyTopSuggestion(&s)
-    case .char("o"):
-        guard s.readOnlyReason == nil || s.job != nil else {
-            s.message = StatusMessage("no output.log: this is a log file, not a job's run directory", .warning)
-            return []
-        }
+    case .nextMatch: findNext(&s, forward: true, includingCursor: false)
+    case .previousMatch: findNext(&s, forward: false, includingCursor: false)
+    case .toggle: return toggleUnderCursor(&s)
+    case .unfreezeFromHere: return unfreezeFromCursor(&s)
+    case .freezeToHere: return freezeToCursor(&s)
+    case .applySuggestion: return applyTopSuggestion(&s)
+    case .output:
         s.showOutput = true
         return [.readOutput]
-    case .char("s"):
-        if let why = s.readOnlyReason {
-            s.message = StatusMessage("cannot stop: \(why)", .warning)
-        } else if let job = s.job, !job.isRunning {
-            s.message = StatusMessage("the job has already ended")
-        } else if let job = s.job, job.isRunning, job.stopAskedAt != nil, !job.interrupted {
+    case .stop:
+        if let job = s.job, job.isRunning, job.stopAskedAt != nil, !job.interrupted {
             // A second `s`: the job did not stop at a safe point yet; Ctrl-C it now.
             return interruptJob(&s, why: "second s")
-        } else if s.run.end != nil {
-            s.message = StatusMessage("the job has already ended")
-        } else {
-            s.confirm = .stopJob
         }
-    case .char("m"):
+        s.confirm = .stopJob
+    case .cycleMetric:
         s.metricIndex = (s.metricIndex + 1) % max(1, s.metrics.count)
         s.logScale = s.logScale && allPositive(s, s.metric)
-    case .char("l"):
-        if s.logScale {
-            s.logScale = false
-        } else if allPositive(s, s.metric) {
-            s.logScale = true
-        } else {
-            s.message = StatusMessage("log scale needs every \(s.metric) value > 0", .warning)
-        }
-    case .char("?"): s.showHelp = true
-    case .escape: break
-    case .char, .left, .right, .enter, .backspace, .tab: break
+    case .logScale: s.logScale.toggle()
+    case .help: s.showHelp = true
     }
     return []
+}
+
+/// Ctrl-C: interrupts a job started by `finetop run`, otherwise quits.
+private func interrupt(_ s: inout AppState) -> [Effect] {
+    if let job = s.job, job.isRunning, job.ctrlCInterruptsJob {
+        s.confirm = nil
+        return interruptJob(&s, why: "Ctrl-C")
+    }
+    return quit(&s)
 }
 
 private func quit(_ s: inout AppState) -> [Effect] {
@@ -230,7 +230,7 @@ private func searchKey(_ s: inout AppState, _ key: Key) -> [Effect] {
         s.searchQuery.append(c)
         // Jump as you type, like vim's incsearch.
         findNext(&s, forward: true, includingCursor: true, quiet: true)
-    case .up, .down, .left, .right, .pageUp, .pageDown, .home, .end, .tab: break
+    case .up, .down, .left, .right, .pageUp, .pageDown, .home, .end, .tab, .ctrl: break
     }
     return []
 }
@@ -266,7 +266,7 @@ func keepCursorVisible(_ s: inout AppState) {
     s.scroll = max(0, min(s.scroll, max(0, s.layers.count - rows)))
 }
 
-private func allPositive(_ s: AppState, _ metric: String) -> Bool {
+func allPositive(_ s: AppState, _ metric: String) -> Bool {
     var any = false
     for v in s.run.epochValues(metric) + s.run.epochValues("val_" + metric) where v.isFinite {
         if v <= 0 { return false }

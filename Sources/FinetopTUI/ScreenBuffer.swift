@@ -126,6 +126,18 @@ public struct ScreenBuffer: Sendable, Equatable {
         }
     }
 
+    /// Blanks a rectangle; a wide character cut by its left or right edge is blanked whole, so
+    /// no half of it (or of a frame under it) is left beside the cleared area.
+    public mutating func clear(_ rect: Rect) {
+        for y in max(0, rect.y)..<min(height, rect.maxY) {
+            let x0 = max(0, rect.x), x1 = min(width, rect.maxX)
+            guard x0 < x1 else { continue }
+            if self[x0, y].isContinuation && x0 > 0 { self[x0 - 1, y] = Cell(" ", self[x0 - 1, y].style) }
+            if x1 < width && self[x1, y].isContinuation { self[x1, y] = Cell(" ", self[x1, y].style) }
+            for x in x0..<x1 { self[x, y] = .blank }
+        }
+    }
+
     /// Changes the style of cells without touching their text (selection bars, highlights).
     public mutating func restyle(_ rect: Rect, _ change: (inout Style) -> Void) {
         for y in max(0, rect.y)..<min(height, rect.maxY) {
@@ -140,84 +152,5 @@ public struct ScreenBuffer: Sendable, Equatable {
             for x in 0..<width { s += self[x, y].text }
             return s
         }
-    }
-}
-
-/// Display width of text, independent of the C locale so tests and terminals agree.
-public enum TextWidth {
-    public static func of(_ ch: Character) -> Int {
-        guard let first = ch.unicodeScalars.first else { return 0 }
-        return of(first)
-    }
-
-    public static func of(_ s: Unicode.Scalar) -> Int {
-        let v = s.value
-        if v < 0x300 { return 1 }   // ASCII and Latin-1 (controls are neutralized to one `?`)
-        // The dashboard's own glyphs (arrows, box drawing, blocks, braille): the hot path of a frame.
-        if (0x2190...0x21FF).contains(v) || (0x2500...0x25FC).contains(v) || (0x2800...0x28FF).contains(v) { return 1 }
-        switch s.properties.generalCategory {
-        case .nonspacingMark, .enclosingMark, .format: return 0
-        default: break
-        }
-        if s.properties.isEmojiPresentation { return 2 }
-        switch v {
-        case 0x1100...0x115F, 0x231A...0x231B, 0x2329...0x232A, 0x2E80...0x303E, 0x3041...0x33FF,
-             0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF, 0xA960...0xA97F, 0xAC00...0xD7A3,
-             0xF900...0xFAFF, 0xFE10...0xFE19, 0xFE30...0xFE6F, 0xFF00...0xFF60, 0xFFE0...0xFFE6,
-             0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x2FFFD, 0x30000...0x3FFFD:
-            return 2
-        default:
-            return 1
-        }
-    }
-
-    public static func of(_ s: String) -> Int { Sanitize.neutralize(s).reduce(0) { $0 + of($1) } }
-
-    /// Cuts `s` to at most `width` columns, ending in `…` (or `~` in ASCII) when it had to cut.
-    public static func truncate(_ s: String, to width: Int, ascii: Bool = false) -> String {
-        guard width > 0 else { return "" }
-        let clean = Sanitize.neutralize(s)
-        if of(clean) <= width { return clean }
-        var out = ""
-        var w = 0
-        for ch in clean {
-            let cw = of(ch)
-            if w + cw > width - 1 { break }
-            out.append(ch)
-            w += cw
-        }
-        return out + (ascii ? "~" : "…")
-    }
-
-    /// Pads with spaces (or cuts) to exactly `width` columns.
-    public static func pad(_ s: String, to width: Int, right: Bool = false, ascii: Bool = false) -> String {
-        let t = truncate(s, to: width, ascii: ascii)
-        let n = max(0, width - of(t))
-        let pad = String(repeating: " ", count: n)
-        return right ? pad + t : t + pad
-    }
-}
-
-/// Makes text from logs safe to draw: control characters, ESC and bidi overrides become `?`,
-/// so a layer name can never move the cursor, change colors or retitle the terminal.
-public enum Sanitize {
-    public static func neutralize(_ s: String) -> String {
-        var needs = false
-        for u in s.unicodeScalars where isUnsafe(u) { needs = true; break }
-        if !needs { return s }
-        var out = String.UnicodeScalarView()
-        for u in s.unicodeScalars { out.append(isUnsafe(u) ? "?" : u) }
-        return String(out)
-    }
-
-    static func isUnsafe(_ u: Unicode.Scalar) -> Bool {
-        let v = u.value
-        return v < 0x20 || (v >= 0x7F && v < 0xA0) || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v)
-            || v == 0x200E || v == 0x200F || v == 0xFEFF
-    }
-
-    /// Replaces anything outside printable ASCII by `?`, for terminals whose locale is not UTF-8.
-    public static func ascii(_ s: String) -> String {
-        String(String.UnicodeScalarView(neutralize(s).unicodeScalars.map { $0.value < 0x7F ? $0 : "?" }))
     }
 }

@@ -205,15 +205,16 @@ if let python = findPython(), let t = orjsonSeconds(python: python, file: path) 
 // Frames: a full 200×60 dashboard over the same run (1M batch points in the chart's background).
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 var t0 = now()
-var state = Dashboard.benchmarkState(run: run, width: 200, height: 60)
+var state = AppState(run: run, runName: "bench", readOnlyReason: nil, control: nil,
+                     options: DashboardOptions(color: true, ascii: false), width: 200, height: 60)
 let stateSeconds = now() - t0
 t0 = now()
-_ = Dashboard.renderFrame(state)
+_ = render(state)
 let cold = now() - t0
 var warm: [Double] = []
 for _ in 0..<50 {
     t0 = now()
-    _ = Dashboard.renderFrame(state)
+    _ = render(state)
     warm.append(now() - t0)
 }
 // A live update: 100 more batch lines and an epoch arrive, then the next frame.
@@ -226,7 +227,7 @@ for _ in 0..<10 {
     t0 = now()
     let (next, _) = reduce(state, .runUpdated(grown, lastWrite: nil))
     let mid = now()
-    _ = Dashboard.renderFrame(next)
+    _ = render(next)
     updates.append(mid - t0)
     updateRenders.append(now() - mid)
     state = next

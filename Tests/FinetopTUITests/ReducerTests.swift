@@ -12,7 +12,7 @@ import FinetopDiagnosis
             switch e {
             case .writeControl(let c):
                 return ControlFile(revision: c.atLeast, trainable: c.trainable, stop: c.stop ?? false, stopRunID: c.stopRunID)
-            case .quit, .interruptJob, .readOutput, .signalJobGroup: continue
+            case .quit, .interruptJob, .readOutput, .signalJobGroup, .repaint: continue
             }
         }
         return nil

@@ -43,6 +43,11 @@ import FinetopCore
         assertSnapshot("too_small_50x12", TestRuns.state(TestRuns.mobileNet(), width: 50, height: 12, pinDiagnosis: true))
     }
 
+    @Test func helpOverlayOnTheSmallestScreen() {
+        let (s, _) = TestRuns.press(TestRuns.state(TestRuns.overfitting(), width: 60, height: 16, pinDiagnosis: true), [.char("?")])
+        assertSnapshot("help_60x16", s)
+    }
+
     @Test func helpOverlay() {
         let (s, _) = TestRuns.press(TestRuns.state(TestRuns.overfitting(), width: 80, height: 24, pinDiagnosis: true), [.char("?")])
         assertSnapshot("help_80x24", s)
@@ -53,5 +58,23 @@ import FinetopCore
         assertSnapshot("overfitting_ascii_80x24", s)
         let text = render(s).lines.joined()
         #expect(text.unicodeScalars.allSatisfy { $0.value < 0x7F })
+    }
+
+    @Test(arguments: [(60, 16), (80, 24), (250, 60)]) func bertLayerNames(width: Int, height: Int) {
+        var s = TestRuns.state(TestRuns.bert(), width: width, height: height, pinDiagnosis: true)
+        s.cursor = 40
+        keepCursorVisible(&s)
+        assertSnapshot("bert_\(width)x\(height)", s)
+    }
+
+    @Test func hugeModelMiddlePage() {
+        var s = TestRuns.state(TestRuns.huge(), width: 80, height: 24, pinDiagnosis: true)
+        s.cursor = 50_000
+        keepCursorVisible(&s)
+        assertSnapshot("huge_80x24", s)
+    }
+
+    @Test func mobileNetAt200x60() {
+        assertSnapshot("mobilenet_frozen_200x60", TestRuns.state(TestRuns.mobileNet(), width: 200, height: 60, pinDiagnosis: true))
     }
 }

@@ -168,3 +168,89 @@ func assertSnapshot(_ name: String, _ state: AppState, sourceLocation: SourceLoc
     let message = "snapshot \(name) differs (FINETOP_RECORD=1 re-records):\n" + diff.prefix(8).joined(separator: "\n")
     Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
 }
+
+extension TestRuns {
+    /// A BERT classifier's layer rows as finetop's PyTorch helper writes them (real names from
+    /// transformers' BertForSequenceClassification, 12 layers; the encoder frozen, the head trainable).
+    /// Made by `finetop.torch.model_layers` on a model built from a BertConfig (no weights needed).
+    static func bert() -> Run { bertRun }
+
+    private static let bertRun: Run = {
+        var run = Run(format: .runDirectory)
+        run.info = RunInfo(framework: "pytorch", frameworkVersion: "2.9", runID: "bert-sst2", started: 1_763_900_000,
+                           hparams: HParams(optimizer: "adamw", learningRate: 2e-5, batchSize: 32, epochs: 3))
+        let url = URL(fileURLWithPath: snapshotsDir + "/bert_tiny_layers.json")
+        let rows = (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [[String: Any]] ?? []
+        run.model = LayerTable(revision: 0, layers: rows.map { r in
+            Layer(name: r["name"] as? String ?? "?", className: r["class"] as? String ?? "?",
+                  params: r["params"] as? Int ?? 0, trainableParams: r["trainable_params"] as? Int ?? 0,
+                  trainable: r["trainable"] as? Bool ?? false, depth: 0)
+        })
+        // A loss that barely moves: the y-axis range is small (labels must still differ).
+        for e in 0..<3 {
+            run.epochs.append(EpochRecord(epoch: e, values: ["loss": 1.389 - 0.004 * Double(e), "val_loss": 1.391 - 0.002 * Double(e)]))
+        }
+        return run
+    }()
+
+    /// 100,000 layers named like a big decoder's (`model.layers.N.self_attn.q_proj`).
+    static func huge() -> Run { hugeRun }
+
+    private static let hugeRun: Run = {
+        var run = Run(format: .runDirectory)
+        run.info = info(epochs: 3, id: "huge")
+        let parts = [("self_attn.q_proj", "Linear"), ("self_attn.k_proj", "Linear"), ("self_attn.v_proj", "Linear"),
+                     ("self_attn.o_proj", "Linear"), ("mlp.gate_proj", "Linear"), ("mlp.up_proj", "Linear"),
+                     ("mlp.down_proj", "Linear"), ("input_layernorm", "LlamaRMSNorm")]
+        var layers: [Layer] = []
+        layers.reserveCapacity(100_000)
+        for i in 0..<100_000 {
+            let (p, cls) = parts[i % parts.count]
+            layers.append(Layer(name: "model.layers.\(i / parts.count).\(p)", className: cls, params: 4096 * 4096,
+                                trainableParams: 0, trainable: false, depth: 0))
+        }
+        run.model = LayerTable(revision: 0, layers: layers)
+        return run
+    }()
+}
+
+/// A row's colors, one letter a cell (`.` default, r g y b m c w k, `a` gray), upper case when
+/// bold: a snapshot of the style of the cells that carry meaning.
+func colors(_ buf: ScreenBuffer, row y: Int, from x0: Int = 0, count: Int? = nil) -> String {
+    let x1 = min(buf.width, x0 + (count ?? buf.width))
+    var out = ""
+    for x in x0..<x1 {
+        let st = buf[x, y].style
+        let c: Character
+        switch st.fg {
+        case .none: c = "."
+        case .black: c = "k"
+        case .red: c = "r"
+        case .green: c = "g"
+        case .yellow: c = "y"
+        case .blue: c = "b"
+        case .magenta: c = "m"
+        case .cyan: c = "c"
+        case .white: c = "w"
+        case .gray: c = "a"
+        }
+        out.append(st.bold && c != "." ? Character(c.uppercased()) : (st.bold ? "B" : c))
+    }
+    return out
+}
+
+/// A row's attributes, one letter a cell: R reverse, U underline, D dim, `.` none (first that applies).
+func attributes(_ buf: ScreenBuffer, row y: Int, from x0: Int = 0, count: Int? = nil) -> String {
+    let x1 = min(buf.width, x0 + (count ?? buf.width))
+    return String((x0..<x1).map { x -> Character in
+        let st = buf[x, y].style
+        return st.reverse ? "R" : st.underline ? "U" : st.dim ? "D" : "."
+    })
+}
+
+/// Draws one widget alone into a blank buffer.
+func drawn(width: Int, height: Int, _ draw: (inout ScreenBuffer) -> Void) -> ScreenBuffer {
+    var buf = ScreenBuffer(width: width, height: height)
+    draw(&buf)
+    return buf
+}
