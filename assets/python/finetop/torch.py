@@ -620,6 +620,7 @@ class Steering:
         self.should_stop = False
         self.stop_revision = None
         self._last_failure = None
+        self._unsupported_seen = {}  # field -> value of the last revision that carried it
 
     @property
     def distributed(self):
@@ -654,18 +655,40 @@ class Steering:
             c = broadcast_decision(c)
         return self.handle(c, stop_message, shapes)
 
+    # control.json fields this helper does not carry out yet (the Keras helper and the demo do).
+    UNSUPPORTED = ("learning_rate", "unfreeze_lr_factor", "plan", "apply_now")
+
     def poll(self):
         """The next control.json revision (a ControlFile or ControlError), or None."""
         if self.control is None:
             return None
         try:
-            return self.control.poll()
+            c = self.control.poll()
         except Exception as e:  # whatever the file holds, training goes on
             text = "control.json could not be read (%s: %s)" % (type(e).__name__, e)
             if text == self._last_failure:
                 return None
             self._last_failure = text
             return ControlError(text)
+        return self.refuse_unsupported(c)
+
+    def refuse_unsupported(self, c):
+        """A revision that newly asks for something this helper cannot do yet is rejected whole
+        (never acknowledged as applied while half of it was ignored). control.json is a desired
+        state, so a value already refused once is carried by later revisions: those still apply
+        their flags, and their message says the value stays unapplied."""
+        if c is None or isinstance(c, ControlError):
+            return c
+        asked = {k: getattr(c, k, None) for k in self.UNSUPPORTED}
+        asked = {k: v for k, v in asked.items() if v not in (None, False)}
+        new = sorted(k for k, v in asked.items() if self._unsupported_seen.get(k) != v)
+        self._unsupported_seen = asked
+        if new and not c.stop:
+            return ControlError(
+                "control.json asks for %s, which the PyTorch / Hugging Face / Lightning helpers "
+                "do not carry out yet (the Keras helper and the demo do); nothing in this revision "
+                "was applied, training goes on" % ", ".join(new), c.revision)
+        return c
 
     def handle(self, c, stop_message="stopping as asked", shapes=None):
         """Applies one poll result and acknowledges it. Returns True when it asks to stop."""
