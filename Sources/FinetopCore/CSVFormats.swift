@@ -143,7 +143,7 @@ func numericCells(_ cells: [String], header: [String], except skipped: Set<Int> 
 /// are read as Keras names (`Train Loss` → `loss`, `Validation Accuracy` → `val_accuracy`), and
 /// epochs counted from 1 are shifted to Keras's 0-based numbers.
 enum KerasCSVLog: LogReading {
-    static let format = LogFormat(name: "Keras CSVLogger CSV")
+    static let format = LogFormat(name: "Keras CSVLogger CSV", framework: "keras")
     static let usualNames: [String] = []
     static func recognizes(_ sample: LogSample) -> Bool {
         let header = sample.csvHeader
@@ -201,7 +201,7 @@ enum KerasCSVLog: LogReading {
 /// `pd.DataFrame(history.history).to_csv(path)`: `,loss,accuracy,val_loss,val_accuracy` — no
 /// epoch column, the unnamed index first (or no index with `index=False`); row k is epoch k.
 enum PandasHistoryCSVLog: LogReading {
-    static let format = LogFormat(name: "pandas CSV of Keras History")
+    static let format = LogFormat(name: "pandas CSV of Keras History", framework: "keras")
     static let usualNames: [String] = []
     static func recognizes(_ sample: LogSample) -> Bool {
         let header = sample.csvHeader
@@ -247,7 +247,7 @@ enum PandasHistoryCSVLog: LogReading {
 /// `','.join(self.recorder.metric_names) + '\n'`, `after_fit`… and `Recorder.metric_names` is
 /// `['epoch'] + ['train_loss', 'valid_loss'] + metrics + ['time']`.
 enum FastaiCSVLog: LogReading {
-    static let format = LogFormat(name: "fastai CSVLogger history.csv")
+    static let format = LogFormat(name: "fastai CSVLogger history.csv", framework: "fastai")
     static let usualNames = ["history.csv"]
     static func recognizes(_ sample: LogSample) -> Bool {
         let header = sample.csvHeader
@@ -299,7 +299,7 @@ enum FastaiCSVLog: LogReading {
 /// Layout: ultralytics/engine/trainer.py `save_metrics`: header `("%s," * n % tuple(["epoch", "time"] + keys))`,
 /// rows `("%.6g," * n % tuple([self.epoch + 1, t] + vals))` (8.1+: `"%23s,"` / `"%23.5g,"` without time).
 enum UltralyticsCSVLog: LogReading {
-    static let format = LogFormat(name: "Ultralytics YOLO results.csv")
+    static let format = LogFormat(name: "Ultralytics YOLO results.csv", framework: "ultralytics")
     static let usualNames = ["results.csv"]
     static func recognizes(_ sample: LogSample) -> Bool {
         let header = sample.csvHeader
@@ -361,7 +361,7 @@ enum UltralyticsCSVLog: LogReading {
 /// when a value is logged with both `on_step` and `on_epoch`. Lightning rewrites the file when a
 /// new name appears (the reader starts over then).
 enum LightningCSVLog: LogReading {
-    static let format = LogFormat(name: "PyTorch Lightning metrics.csv")
+    static let format = LogFormat(name: "PyTorch Lightning metrics.csv", framework: "lightning")
     static let usualNames = ["metrics.csv"]
     static func recognizes(_ sample: LogSample) -> Bool {
         let header = sample.csvHeader

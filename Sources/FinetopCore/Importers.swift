@@ -116,7 +116,7 @@ func parseJSONDocument(_ bytes: [UInt8], path: String) throws(ReadError) -> JSON
 
 /// `json.dump(history.history)`: `{"loss": [...], "val_loss": [...]}`, or under `"history"`.
 enum KerasHistoryLog: LogReading {
-    static let format = LogFormat(name: "Keras History JSON")
+    static let format = LogFormat(name: "Keras History JSON", framework: "keras")
     static let usualNames: [String] = []
     static func recognizes(_ sample: LogSample) -> Bool {
         guard sample.firstNonSpace == UInt8(ascii: "{") else { return false }
@@ -132,7 +132,7 @@ enum KerasHistoryLog: LogReading {
 
 /// Hugging Face `trainer_state.json` (rewritten whole at every checkpoint).
 enum TrainerStateLog: LogReading {
-    static let format = LogFormat(name: "Hugging Face trainer_state.json")
+    static let format = LogFormat(name: "Hugging Face trainer_state.json", framework: "transformers")
     static let usualNames = ["trainer_state.json"]
     static func recognizes(_ sample: LogSample) -> Bool {
         sample.firstNonSpace == UInt8(ascii: "{") && sample.text.contains("\"log_history\"")

@@ -4,10 +4,15 @@ public struct LogFormat: Sendable, Hashable, CustomStringConvertible {
     public let name: String
     /// Whether the dashboard can steer this run by writing control.json next to it.
     public let acceptsControl: Bool
+    /// The framework that writes this format, when the format alone says ("keras", "transformers",
+    /// "lightning", …; the run line's `framework` wins when there is one), so advice can be named
+    /// in that framework's terms.
+    public let framework: String?
 
-    public init(name: String, acceptsControl: Bool = false) {
+    public init(name: String, acceptsControl: Bool = false, framework: String? = nil) {
         self.name = name
         self.acceptsControl = acceptsControl
+        self.framework = framework
     }
 
     /// The user-facing name (kept under the name call sites used when this was an enum).

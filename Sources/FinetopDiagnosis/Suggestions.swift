@@ -42,13 +42,7 @@ enum Framework: Sendable, Equatable {
     case keras, pytorch, lightning, huggingFace, unknown
 
     init(_ run: Run) {
-        switch run.format {
-        case .huggingFaceTrainerState: self = .huggingFace; return
-        case .lightningCSV: self = .lightning; return
-        case .kerasCSV, .kerasHistory: self = .keras; return
-        case .runDirectory, .eventsFile, .tensorBoard: break
-        }
-        let name = (run.info?.framework ?? "").lowercased()
+        let name = (run.info?.framework ?? run.format.framework ?? "").lowercased()
         if name.contains("keras") || name.contains("tensorflow") { self = .keras }
         else if name.contains("lightning") { self = .lightning }
         else if name.contains("transformers") || name.contains("hugging") { self = .huggingFace }

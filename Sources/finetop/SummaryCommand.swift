@@ -50,12 +50,9 @@ struct SummaryCommand: ParsableCommand {
     static func details(of run: Run, path: String) throws(ReadError) -> KerasModelDetails {
         guard let model = run.model else { return KerasModelDetails() }
         let resolved = try RunLoader.resolve(path: path)
-        switch resolved.format {
-        case .runDirectory, .eventsFile:
-            return try KerasModelDetails.latest(inEventsFile: resolved.file, revision: model.revision) ?? KerasModelDetails()
-        case .kerasCSV, .kerasHistory, .huggingFaceTrainerState, .lightningCSV, .tensorBoard:
-            return KerasModelDetails()
-        }
+        // Only finetop's own events.jsonl records the model line these come from.
+        guard resolved.format.acceptsControl else { return KerasModelDetails() }
+        return try KerasModelDetails.latest(inEventsFile: resolved.file, revision: model.revision) ?? KerasModelDetails()
     }
 }
 
