@@ -3,7 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "finetop",
-    platforms: [.macOS(.v13)],
+    // Linux only, and honest about it: the dashboard waits on inotify, reads st_mtim and Linux's
+    // signal set, and only Linux is built and tested (no macOS platform is claimed here).
     products: [
         .executable(name: "finetop", targets: ["finetop"]),
         .library(name: "FinetopCore", targets: ["FinetopCore"]),
