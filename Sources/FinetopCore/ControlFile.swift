@@ -161,6 +161,7 @@ public struct ControlFile: Sendable, Equatable {
         // replacing a broken file loses no toggle it knew of.
         var next = current ?? ControlFile(trainable: change.known)
         for (name, flag) in change.trainable { next.trainable[name] = flag }
+        if let actual = change.actual, let current { converge(&next, on: actual, current: current, change: change) }
         if let rate = change.learningRate { next.learningRate = rate }
         if let factor = change.unfreezeLRFactor { next.unfreezeLRFactor = factor }
         if let plan = change.plan { next.plan = plan }
@@ -177,6 +178,24 @@ public struct ControlFile: Sendable, Equatable {
         next.revision = base + 1
         try FileSystem.writeAtomically(Array(next.json.utf8), to: path(in: directory))
         return next
+    }
+}
+
+extension ControlFile {
+    /// The desired state follows what the job really has: an entry for a name the job's model no
+    /// longer has (another model restarted in this directory) is dropped, and once the job has
+    /// answered every revision in the file, an entry it applied otherwise (a plan step unfroze the
+    /// layer, the revision was rejected) takes the model line's flag. Otherwise a stale entry would
+    /// undo a later change, or get every later revision rejected. Entries this write sets are kept.
+    static func converge(_ next: inout ControlFile, on actual: [String: Bool], current: ControlFile, change: ControlChange) {
+        let settled = current.revision <= change.acknowledged
+        for name in Array(next.trainable.keys) where change.trainable[name] == nil {
+            guard let flag = actual[name] else {
+                next.trainable[name] = nil
+                continue
+            }
+            if settled && next.trainable[name] != flag { next.trainable[name] = flag }
+        }
     }
 }
 
@@ -199,10 +218,17 @@ public struct ControlChange: Sendable, Equatable {
     public var unfreezeLRFactor: Double??
     /// nil leaves the file's plan; `.some(nil)` removes it; a plan with `cancel` stops it.
     public var plan: ControlPlan??
+    /// The flags of the job's latest model line, by row name (nil: no model line yet), and the
+    /// highest revision the job has answered: the file's other entries converge on them.
+    public var actual: [String: Bool]?
+    public var acknowledged: Int
 
     public init(trainable: [String: Bool] = [:], stop: Bool? = nil, stopRunID: String? = nil, atLeast: Int = 1,
                 known: [String: Bool] = [:],
-                learningRate: Double?? = nil, unfreezeLRFactor: Double?? = nil, plan: ControlPlan?? = nil) {
+                learningRate: Double?? = nil, unfreezeLRFactor: Double?? = nil, plan: ControlPlan?? = nil,
+                actual: [String: Bool]? = nil, acknowledged: Int = -1) {
+        self.actual = actual
+        self.acknowledged = acknowledged
         self.trainable = trainable
         self.stop = stop
         self.stopRunID = stopRunID

@@ -5,8 +5,8 @@ public struct LogFormat: Sendable, Hashable, CustomStringConvertible {
     /// Whether the dashboard can steer this run by writing control.json next to it.
     public let acceptsControl: Bool
     /// The framework that writes this format, when the format alone says ("keras", "transformers",
-    /// "lightning", …; the run line's `framework` wins when there is one), so advice can be named
-    /// in that framework's terms.
+    /// "lightning", …; otherwise the run line's `framework` tells), so advice can be named in that
+    /// framework's terms.
     public let framework: String?
 
     public init(name: String, acceptsControl: Bool = false, framework: String? = nil) {

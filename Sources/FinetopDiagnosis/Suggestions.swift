@@ -42,7 +42,7 @@ enum Framework: Sendable, Equatable {
     case keras, pytorch, lightning, huggingFace, unknown
 
     init(_ run: Run) {
-        let name = (run.info?.framework ?? run.format.framework ?? "").lowercased()
+        let name = (run.format.framework ?? run.info?.framework ?? "").lowercased()
         if name.contains("keras") || name.contains("tensorflow") { self = .keras }
         else if name.contains("lightning") { self = .lightning }
         else if name.contains("transformers") || name.contains("hugging") { self = .huggingFace }

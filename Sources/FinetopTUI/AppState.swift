@@ -305,6 +305,12 @@ public struct AppState: Sendable {
         return pathName
     }
 
+    /// Each layer's flag in the job's latest model line (nil before the first one): what
+    /// control.json's entries converge on once the job has answered them.
+    public var modelFlags: [String: Bool]? {
+        run.model.map { Dictionary($0.layers.map { ($0.name, $0.trainable) }, uniquingKeysWith: { first, _ in first }) }
+    }
+
     /// The highest control revision the job has answered (applied or rejected); follows `run`, so
     /// per-layer checks do not rescan the acks.
     public private(set) var lastAckedRevision: Int

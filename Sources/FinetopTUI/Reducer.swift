@@ -342,7 +342,8 @@ private func setTrainable(_ s: inout AppState, _ change: [String: Bool], describ
     } else {
         s.message = StatusMessage("\(describe) · pending (revision \(revision))")
     }
-    return [.writeControl(ControlChange(trainable: change, atLeast: revision, known: known))]
+    return [.writeControl(ControlChange(trainable: change, atLeast: revision, known: known, actual: s.modelFlags,
+                                        acknowledged: s.lastAckedRevision))]
 }
 
 /// A stop is meant for one job: once that job has ended, take it back so it cannot stop the
@@ -356,7 +357,8 @@ private func clearStopOfEndedJob(_ s: inout AppState) -> [Effect] {
     s.control.stopAt = nil
     s.control.stopRunID = nil
     s.control.revision = revision
-    return [.writeControl(ControlChange(stop: false, atLeast: revision, known: s.control.desired))]
+    return [.writeControl(ControlChange(stop: false, atLeast: revision, known: s.control.desired, actual: s.modelFlags,
+                                        acknowledged: s.lastAckedRevision))]
 }
 
 private func stopJob(_ s: inout AppState) -> [Effect] {
@@ -375,7 +377,8 @@ private func stopJob(_ s: inout AppState) -> [Effect] {
         s.job?.stopAskedAt = s.now
         s.message?.text += "; s again sends Ctrl-C"
     }
-    return [.writeControl(ControlChange(stop: true, stopRunID: runID, atLeast: revision, known: s.control.desired))]
+    return [.writeControl(ControlChange(stop: true, stopRunID: runID, atLeast: revision, known: s.control.desired,
+                                        actual: s.modelFlags, acknowledged: s.lastAckedRevision))]
 }
 
 /// Ctrl-C for the job the dashboard started: SIGINT to its process group, once.

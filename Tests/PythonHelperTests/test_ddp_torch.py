@@ -30,7 +30,8 @@ def lines(run_dir):
 def torchrun(script, run_dir, args, writes, timeout=240, launcher=None):
     """Runs ``script`` on 2 ranks (with torchrun, or ``launcher`` + script when the script
     launches its own processes); ``writes``: [(predicate(events), control)] written in order
-    as soon as each predicate holds. Returns (exit code, output, events)."""
+    as soon as each predicate holds (a control may be a function of the events). Returns (exit
+    code, output, events)."""
     env = dict(os.environ, FINETOP_REPLICA_CHECK="1", OMP_NUM_THREADS="1",
                PYTHONPATH=os.path.join(ROOT, "assets", "python"))
     env.pop("FINETOP_RUN_DIR", None)
@@ -45,7 +46,9 @@ def torchrun(script, run_dir, args, writes, timeout=240, launcher=None):
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             if pending and pending[0][0](lines(run_dir)):
-                write_control(run_dir, pending.pop(0)[1])
+                control = pending.pop(0)[1]
+                # A control may need the events (a stop names the run_id of the job's run line).
+                write_control(run_dir, control(lines(run_dir)) if callable(control) else control)
             time.sleep(0.05)
         out = proc.communicate(timeout=max(1, deadline - time.monotonic()))[0]
     finally:
@@ -109,11 +112,11 @@ def test_torchrun_two_ranks_unfreeze_then_freeze(tmp_path):
 def test_torchrun_two_ranks_stop_ends_every_rank_at_the_same_step(tmp_path):
     run_dir = str(tmp_path / "run")
     os.mkdir(run_dir)
-    run_id = os.path.basename(run_dir)
+    # The stop is addressed to this job: the run_id of its run line (unique per job).
     code, out, ev = torchrun(EXAMPLE, run_dir, ["--epochs", "30", "--val", "100",
                                                 "--epoch-pause", "0.2"], [
-        (epochs_done(2), {"version": 1, "revision": 1, "trainable": {}, "stop": True,
-                          "stop_run_id": run_id}),
+        (epochs_done(2), lambda ev: {"version": 1, "revision": 1, "trainable": {}, "stop": True,
+                                     "stop_run_id": of_type(ev, "run")[0]["run_id"]}),
     ])
     assert code == 0, out[-3000:]
     assert len(of_type(ev, "run")) == 1

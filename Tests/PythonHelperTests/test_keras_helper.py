@@ -63,7 +63,9 @@ def test_mobilenetv2_frozen_counts_exactly_as_keras(mobilenet):
     assert by_name["Conv_1_bn"] == {"name": "Conv_1_bn", "class": "BatchNormalization",
                                     "shape": "(None, 7, 7, 1280)", "params": 5120,
                                     "trainable_params": 2560, "learnable_params": 2560,
-                                    "trainable": True, "depth": 0}
+                                    "trainable": True, "depth": 0,
+                                    # MobileNetV2 branches, so Keras's summary has "Connected to".
+                                    "connected_to": "Conv_1[0][0]"}
     # learnable_params: what would train if unfrozen (BatchNorm's moving stats never).
     assert by_name["Conv1"]["trainable_params"] == 0 and by_name["Conv1"]["learnable_params"] == 864
     assert sum(r["learnable_params"] for r in rows) == 2_223_872  # Keras: all trainable

@@ -9,7 +9,7 @@ No download: everything comes from scikit-learn's bundled digits (8x8 images).
    That is the "pre-trained model" of the tutorial; its features were learned for other classes.
 2. Fine-tuning on a new task, digits 5-9, with few examples (--train, 150): the tutorial's
    recipe. The base `digits_base` is frozen (`base_model.trainable = False`) and a new head
-   (`predictions`) learns on top of its 8 features. Training and validation accuracy creep up
+   (`predictions`) learns on top of its 4 features. Training and validation accuracy creep up
    and stay well under 0.9: finetop says UNDERFITTING — the frozen features cannot separate the new classes.
 3. The toggle to make: in the dashboard, put the cursor on the `digits_base` row and press space.
    The job applies it at the next epoch boundary (finetop.keras.fit recompiles; the layer table
@@ -53,14 +53,14 @@ def digits(seed=0):
 
 
 def make_base():
-    """A small conv base ending in 8 features (the tutorial's MobileNetV2, in miniature)."""
+    """A small conv base ending in 4 features (the tutorial's MobileNetV2, in miniature)."""
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_1")(inputs)
     x = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv_2")(x)
     x = keras.layers.MaxPooling2D(name="pool")(x)
     x = keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv_3")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    features = keras.layers.Dense(8, name="features")(x)
+    features = keras.layers.Dense(4, name="features")(x)
     return keras.Model(inputs, features, name="digits_base")
 
 
@@ -99,6 +99,8 @@ def main():
     p.add_argument("--val", type=int, default=400, help="validation images of digits 5-9")
     p.add_argument("--pretrain-epochs", type=int, default=5)
     p.add_argument("--learning-rate", type=float, default=1e-2)
+    p.add_argument("--batch-size", type=int, default=4,
+                   help="small batches: the frozen head reaches its ceiling within a few epochs")
     p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs, keeping the best weights")
     p.add_argument("--run-dir", default=None, help="default: $FINETOP_RUN_DIR, else runs/<timestamp>")
@@ -120,7 +122,8 @@ def main():
     inputs = keras.Input((8, 8, 1))
     outputs = keras.layers.Dense(5, activation="softmax", name="predictions")(base(inputs, training=False))
     model = keras.Model(inputs, outputs, name="finetune_digits")
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
+    # clipnorm: once the base is unfrozen, its first steps at the head's rate stay bounded.
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     callbacks = [Pace(args.epoch_seconds)]
@@ -130,7 +133,7 @@ def main():
     # finetop.keras.fit is model.fit plus the finetop callback; it also applies the layer toggles
     # made in the dashboard or control.json (stop, set the flags, recompile, resume next epoch).
     finetop.keras.fit(model, x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs,
-                      batch_size=32, run_dir=args.run_dir, verbose=2, callbacks=callbacks)
+                      batch_size=args.batch_size, run_dir=args.run_dir, verbose=2, callbacks=callbacks)
     loss, acc = model.evaluate(x_val, y_val, verbose=0)
     print("validation loss %.4f, accuracy %.3f" % (loss, acc))
 
