@@ -32,6 +32,9 @@ public struct Thresholds: Sendable, Equatable {
     public var trendZ = 1.645
     /// ... at least this many epochs after the best (a minimum in the last epochs is not a turn yet).
     public var overfitSinceBest = 2
+    /// A label already shown earlier in the run comes back only after the rules point to it this many
+    /// epochs in a row (Keras EarlyStopping's patience, the anchor the onset is scored against).
+    public var returnPatience = 5
     /// Once overfitting, the label holds while the rise stays above this fraction of the entry thresholds.
     public var holdFraction = 0.5
     /// Train accuracy this far above val accuracy (10 points absolute, and 10% relative: deepchecks'
@@ -80,8 +83,17 @@ public enum Rules {
         if s.count < (finished ? t.minEpochsFinished : t.minEpochs) { return RawCall(label: .tooEarly, confidence: 0) }
         if let c = overfitting(s, holding: current == .overfitting, t) { return c }
         var c = underfitting(s, holding: current == .underfitting, t) ?? fit(s, t)
-        c.decisive = current == .overfitting && s.val?.sinceBest == 0 && gap(s, holding: true, t) == nil
+        c.decisive = current == .overfitting && clearNewBest(s, t) && gap(s, holding: true, t) == nil
         return c
+    }
+
+    /// val_loss just made a new best that beats the best before its streak of new bests by more than
+    /// twice its noise (Keras's `min_delta`, set from the curve): a new best by a hair on a noisy
+    /// level does not end overfitting.
+    static func clearNewBest(_ s: Signals, _ t: Thresholds) -> Bool {
+        guard let val = s.val, val.sinceBest == 0 else { return false }
+        guard let noise = s.shape.valNoise else { return true }
+        return val.improvement > t.noiseMultiple * noise
     }
 
     // MARK: diverging

@@ -31,6 +31,9 @@ public struct SeriesSignals: Sendable, Equatable {
     public var logSlope: Double
     /// `last / first`: how much of its first value is left.
     public var fractionLeft: Double
+    /// How far the best value is below the best before the current streak of new bests began (0 for
+    /// the first value): a fall spread over several epochs counts whole.
+    public var improvement: Double = 0
 }
 
 /// Everything the rules read at one epoch, computed only from the records up to that epoch.
@@ -157,6 +160,10 @@ struct SeriesTracker: Sendable {
     /// The longest stall before the current best (Keras's `wait`), for a patience that would not
     /// have stopped the run before it got there.
     var longestWaitBeforeBest = 0
+    /// How far the current best beat the best before its streak of new bests began.
+    var improvement = 0.0
+    /// The best before the current streak of consecutive new bests.
+    var streakBase: Double?
 
     mutating func add(_ value: Double?, at index: Int) {
         guard let v = value, v.isFinite else { return }
@@ -169,6 +176,8 @@ struct SeriesTracker: Sendable {
             return
         }
         longestWaitBeforeBest = longestWait
+        if sinceBest > 0 || streakBase == nil { streakBase = best?.value }
+        improvement = streakBase.map { $0 - v } ?? 0
         best = BestSoFar(index: index, value: v)
         sinceBest = 0
         wait = 0
@@ -183,7 +192,7 @@ struct SeriesTracker: Sendable {
             sustainedRise: recent.count == 3 ? SeriesSignals.relative(recent[1], to: best.value) : 0,
             recentLow: recent.first ?? last,
             logSlope: SeriesSignals.logSlope(Array(values.suffix(window))),
-            fractionLeft: first > 0 ? last / first : 1)
+            fractionLeft: first > 0 ? last / first : 1, improvement: improvement)
     }
 }
 
