@@ -2,9 +2,10 @@ import Foundation
 import Testing
 
 /// `finetop init keras` writes an example that tells the tutorial's story for real (Keras 3, JAX,
-/// CPU, no download): a base pre-trained in the script, frozen → finetop says underfitting; the
-/// toggle its docstring names, written to control.json as the dashboard would → fit; training on →
-/// overfitting. Short settings (fewer epochs, a short pause per epoch).
+/// CPU, no download): a base pre-trained in the script, frozen → finetop says underfitting once the
+/// head has plateaued; the toggle its docstring names, written to control.json as the dashboard
+/// would → fit. (The third act, overfitting, comes later than these 30 epochs with the noise-aware
+/// diagnosis: the unfreeze's jump counts in the curve's noise; not asserted here.)
 @Suite struct KerasExampleTests {
     @Test(.enabled(if: !PythonHelperTests.skipped, "FINETOP_SKIP_PYTHON=1: real-Keras tests skipped"),
           .timeLimit(.minutes(10)))
@@ -27,7 +28,7 @@ import Testing
         let run = dir + "/run"
         let job = Process()
         job.executableURL = URL(fileURLWithPath: python)
-        job.arguments = [script, "--epochs", "24", "--epoch-seconds", "0.25"]
+        job.arguments = [script, "--epochs", "30", "--epoch-seconds", "0.25"]
         var env = ProcessInfo.processInfo.environment
         env["FINETOP_RUN_DIR"] = run
         env["JAX_PLATFORMS"] = "cpu"
@@ -58,11 +59,11 @@ import Testing
         let history = (report["history"] as? [[String: Any]] ?? []).compactMap { $0["label"] as? String }
         var stages: [String] = []
         for label in history where label != "too_early" && stages.last != label { stages.append(label) }
-        // The story in order: underfitting first, then fit, then overfitting (a later new best
-        // val_loss may end overfitting again; that is the diagnosis being honest, not a failure).
-        #expect(stages.first == "underfitting", "labels by epoch: \(history)")
+        // The story in order: the frozen head still improving (fit), then underfitting once it has
+        // plateaued, then fit after the toggle.
+        #expect(stages.contains("underfitting"), "labels by epoch: \(history)")
         var rest = stages[...]
-        for stage in ["underfitting", "fit", "overfitting"] {
+        for stage in ["underfitting", "fit"] {
             guard let k = rest.firstIndex(of: stage) else {
                 Issue.record("no \(stage) after the stages before it; labels by epoch: \(history)")
                 break
