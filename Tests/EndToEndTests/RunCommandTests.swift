@@ -119,8 +119,10 @@ struct RunCommandTmuxTests {
         try t.waitFor("the running job", timeout: 30) { $0.contains("Layers 2") && $0.contains("pid ") }
         try t.keys("C-c")
         // Python dies of the SIGINT it re-raises after KeyboardInterrupt; the run says stopped.
-        let ended = try t.waitFor(text: "killed by SIGINT", timeout: 20)
-        #expect(ended.contains("finished (stopped)"))
+        // The job's state (from waitpid) and its `end` line (from events.jsonl) arrive separately.
+        let ended = try t.waitFor("the job killed, its end line read", timeout: 20) {
+            $0.contains("killed by SIGINT") && $0.contains("finished (stopped)")
+        }
         #expect(ended.contains("Layers 2"), "the dashboard is still open")
         try t.keys("q")
         try t.waitFor(text: "FINETOP-EXITED 130")
