@@ -25,50 +25,16 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from keras.src import tree  # noqa: E402
-from keras.src.models import Functional, Sequential  # noqa: E402
 from keras.src.utils import summary_utils  # noqa: E402
 
 import finetop.keras  # noqa: E402
 
 
-def _sequential_like(model):
-    """Keras's own test in ``print_summary``: no branch, no shared layer."""
-    if isinstance(model, Sequential) or not isinstance(model, Functional):
-        return True
-    nodes = []
-    for v in model._nodes_by_depth.values():
-        if len(v) > 1 or (len(v) == 1 and len(tree.flatten(v[0].input_tensors)) > 1):
-            return False
-        nodes += v
-    for layer in model.layers:
-        seen = False
-        for node in layer._inbound_nodes:
-            if node in nodes:
-                if seen:
-                    return False
-                seen = True
-    return True
-
-
-def _connections(layer, relevant_nodes):
-    out = []
-    for node in layer._inbound_nodes:
-        if relevant_nodes and node not in relevant_nodes:
-            continue
-        for kt in node.input_tensors:
-            h = kt._keras_history
-            out.append("%s[%d][%d]" % (h.operation.name, h.node_index, h.tensor_index))
-    return ", ".join(out) or "-"
-
-
 def summary_extras(model):
     """The model line's ``name``, rows' ``connected_to`` (only when Keras prints that column) and
     ``optimizer_params`` / ``optimizer_bytes`` (once the optimizer is built), as Keras computes them."""
-    extras = {"name": model.name, "connected_to": {}}
-    if not _sequential_like(model):
-        relevant = [n for v in model._nodes_by_depth.values() for n in v]
-        extras["connected_to"] = {layer.name: _connections(layer, relevant) for layer in model.layers}
+    # The helper's own rule for "Connected to" (finetop.keras.connected_to), as Keras decides it.
+    extras = {"name": model.name, "connected_to": finetop.keras.connected_to(model)}
     opt = getattr(model, "optimizer", None)
     if model.compiled and opt is not None and opt.built:
         extras["optimizer_params"] = summary_utils.count_params(opt.variables)
