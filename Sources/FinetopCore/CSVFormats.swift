@@ -126,6 +126,32 @@ struct EpochRuns {
     }
 }
 
+/// A CSV log whose data rows are epochs (Keras CSVLogger, pandas History dumps, fastai, YOLO): the
+/// walk over header, blank and mismatched lines is shared — a header written again starts a new
+/// run — and each format says what a header means to it and what a row is.
+protocol CSVEpochParser: LineParser {
+    var rows: CSVRows { get set }
+    var runs: EpochRuns { get set }
+    /// A header was read; `repeated` when it is not the file's first (a new run has started).
+    mutating func header(repeated: Bool)
+    mutating func row(_ cells: [String])
+}
+
+extension CSVEpochParser {
+    mutating func consume(_ line: Substring, end: LineEnd) {
+        switch rows.take(line) {
+        case .header:
+            let repeated = rows.headerRepeats > 0
+            if repeated { runs.startRun() }
+            header(repeated: repeated)
+        case .blank: break
+        case .mismatched: runs.skip("a row that does not match the header")
+        case .row(let cells): row(cells)
+        }
+    }
+    var run: Run { runs.snapshot }
+}
+
 /// Values of a row by column name, numbers only (Python's `nan`/`inf` spellings accepted).
 func numericCells(_ cells: [String], header: [String], except skipped: Set<Int> = []) -> [(String, Double)] {
     var out: [(String, Double)] = []
@@ -166,33 +192,26 @@ enum KerasCSVLog: LogReading {
         LineFollower<Parser>(path: path, format: format, options: options, followLinks: followLinks)
     }
 
-    struct Parser: LineParser {
+    struct Parser: CSVEpochParser {
         var rows = CSVRows()
         var runs: EpochRuns
         var names: [String] = []
         var base: Int?
         init(format: LogFormat, options: ReadOptions) { runs = EpochRuns(format: format, options: options) }
 
-        mutating func consume(_ line: Substring, end: LineEnd) {
-            switch rows.take(line) {
-            case .header:
-                if rows.headerRepeats > 0 { runs.startRun() }
-                names = rows.header.map(KerasCSVLog.kerasName)
-            case .blank: break
-            case .mismatched: runs.skip("a row that does not match the header")
-            case .row(let cells):
-                guard let e = names.firstIndex(of: "epoch"), let number = CSVTable.number(cells[e])?.wholeInt, number >= 0 else {
-                    runs.skip("a row without a whole epoch number")
-                    return
-                }
-                // Keras counts from 0; a hand-written log that starts at 1 counts from 1.
-                if base == nil { base = number == 1 && rows.header[e] != "epoch" ? 1 : 0 }
-                let epoch = max(0, number - (base ?? 0))
-                runs.add(EpochRecord(epoch: epoch, values: Dictionary(numericCells(cells, header: names, except: [e]),
-                                                                      uniquingKeysWith: { a, _ in a })))
+        mutating func header(repeated: Bool) { names = rows.header.map(KerasCSVLog.kerasName) }
+
+        mutating func row(_ cells: [String]) {
+            guard let e = names.firstIndex(of: "epoch"), let number = CSVTable.number(cells[e])?.wholeInt, number >= 0 else {
+                runs.skip("a row without a whole epoch number")
+                return
             }
+            // Keras counts from 0; a hand-written log that starts at 1 counts from 1.
+            if base == nil { base = number == 1 && rows.header[e] != "epoch" ? 1 : 0 }
+            let epoch = max(0, number - (base ?? 0))
+            runs.add(EpochRecord(epoch: epoch, values: Dictionary(numericCells(cells, header: names, except: [e]),
+                                                                  uniquingKeysWith: { a, _ in a })))
         }
-        var run: Run { runs.snapshot }
     }
 }
 
@@ -215,26 +234,21 @@ enum PandasHistoryCSVLog: LogReading {
         LineFollower<Parser>(path: path, format: format, options: options, followLinks: followLinks)
     }
 
-    struct Parser: LineParser {
+    struct Parser: CSVEpochParser {
         var rows = CSVRows()
         var runs: EpochRuns
         var count = 0
         init(format: LogFormat, options: ReadOptions) { runs = EpochRuns(format: format, options: options) }
 
-        mutating func consume(_ line: Substring, end: LineEnd) {
-            switch rows.take(line) {
-            case .header: if rows.headerRepeats > 0 { runs.startRun(); count = 0 }
-            case .blank: break
-            case .mismatched: runs.skip("a row that does not match the header")
-            case .row(let cells):
-                let indexed = PandasHistoryCSVLog.isIndex(rows.header[0])
-                let epoch = indexed ? (CSVTable.number(cells[0])?.wholeInt ?? count) : count
-                count += 1
-                runs.add(EpochRecord(epoch: max(0, epoch), values: Dictionary(
-                    numericCells(cells, header: rows.header, except: indexed ? [0] : []), uniquingKeysWith: { a, _ in a })))
-            }
+        mutating func header(repeated: Bool) { if repeated { count = 0 } }
+
+        mutating func row(_ cells: [String]) {
+            let indexed = PandasHistoryCSVLog.isIndex(rows.header[0])
+            let epoch = indexed ? (CSVTable.number(cells[0])?.wholeInt ?? count) : count
+            count += 1
+            runs.add(EpochRecord(epoch: max(0, epoch), values: Dictionary(
+                numericCells(cells, header: rows.header, except: indexed ? [0] : []), uniquingKeysWith: { a, _ in a })))
         }
-        var run: Run { runs.snapshot }
     }
 }
 
@@ -265,28 +279,23 @@ enum FastaiCSVLog: LogReading {
         }
     }
 
-    struct Parser: LineParser {
+    struct Parser: CSVEpochParser {
         var rows = CSVRows()
         var runs: EpochRuns
         init(format: LogFormat, options: ReadOptions) { runs = EpochRuns(format: format, options: options) }
 
-        mutating func consume(_ line: Substring, end: LineEnd) {
-            switch rows.take(line) {
-            case .header: if rows.headerRepeats > 0 { runs.startRun() }
-            case .blank: break
-            case .mismatched: runs.skip("a row that does not match the header")
-            case .row(let cells):
-                guard let e = rows.column("epoch"), let epoch = CSVTable.number(cells[e])?.wholeInt, epoch >= 0 else {
-                    runs.skip("a row without a whole epoch number")
-                    return
-                }
-                var values: [String: Double] = [:]
-                let skipped = Set([e] + (rows.column("time").map { [$0] } ?? []))
-                for (name, v) in numericCells(cells, header: rows.header, except: skipped) { values[FastaiCSVLog.name(name)] = v }
-                runs.add(EpochRecord(epoch: epoch, values: values))
+        mutating func header(repeated: Bool) {}
+
+        mutating func row(_ cells: [String]) {
+            guard let e = rows.column("epoch"), let epoch = CSVTable.number(cells[e])?.wholeInt, epoch >= 0 else {
+                runs.skip("a row without a whole epoch number")
+                return
             }
+            var values: [String: Double] = [:]
+            let skipped = Set([e] + (rows.column("time").map { [$0] } ?? []))
+            for (name, v) in numericCells(cells, header: rows.header, except: skipped) { values[FastaiCSVLog.name(name)] = v }
+            runs.add(EpochRecord(epoch: epoch, values: values))
         }
-        var run: Run { runs.snapshot }
     }
 }
 
@@ -318,39 +327,34 @@ enum UltralyticsCSVLog: LogReading {
         return column
     }
 
-    struct Parser: LineParser {
+    struct Parser: CSVEpochParser {
         var rows = CSVRows()
         var runs: EpochRuns
         var firstEpoch: Int?
         init(format: LogFormat, options: ReadOptions) { runs = EpochRuns(format: format, options: options) }
 
-        mutating func consume(_ line: Substring, end: LineEnd) {
-            switch rows.take(line) {
-            case .header: if rows.headerRepeats > 0 { runs.startRun(); firstEpoch = nil }
-            case .blank: break
-            case .mismatched: runs.skip("a row that does not match the header")
-            case .row(let cells):
-                guard let e = rows.column("epoch"), let epoch = CSVTable.number(cells[e])?.wholeInt, epoch >= 0 else {
-                    runs.skip("a row without a whole epoch number")
-                    return
-                }
-                // Ultralytics 8 writes `self.epoch + 1`; YOLOv5's train.py wrote the 0-based epoch.
-                if firstEpoch == nil { firstEpoch = epoch }
-                let base = firstEpoch == 0 ? 0 : 1
-                var values: [String: Double] = [:]
-                var train = 0.0, val = 0.0, trainParts = 0, valParts = 0
-                for (column, v) in numericCells(cells, header: rows.header, except: [e]) {
-                    guard let name = UltralyticsCSVLog.name(column) else { continue }
-                    values[name] = v
-                    if column.hasPrefix("train/") && column.hasSuffix("loss") { train += v; trainParts += 1 }
-                    if column.hasPrefix("val/") && column.hasSuffix("loss") { val += v; valParts += 1 }
-                }
-                if trainParts > 0 { values["loss"] = train }
-                if valParts > 0 { values["val_loss"] = val }
-                runs.add(EpochRecord(epoch: epoch - base, values: values))
+        mutating func header(repeated: Bool) { if repeated { firstEpoch = nil } }
+
+        mutating func row(_ cells: [String]) {
+            guard let e = rows.column("epoch"), let epoch = CSVTable.number(cells[e])?.wholeInt, epoch >= 0 else {
+                runs.skip("a row without a whole epoch number")
+                return
             }
+            // Ultralytics 8 writes `self.epoch + 1`; YOLOv5's train.py wrote the 0-based epoch.
+            if firstEpoch == nil { firstEpoch = epoch }
+            let base = firstEpoch == 0 ? 0 : 1
+            var values: [String: Double] = [:]
+            var train = 0.0, val = 0.0, trainParts = 0, valParts = 0
+            for (column, v) in numericCells(cells, header: rows.header, except: [e]) {
+                guard let name = UltralyticsCSVLog.name(column) else { continue }
+                values[name] = v
+                if column.hasPrefix("train/") && column.hasSuffix("loss") { train += v; trainParts += 1 }
+                if column.hasPrefix("val/") && column.hasSuffix("loss") { val += v; valParts += 1 }
+            }
+            if trainParts > 0 { values["loss"] = train }
+            if valParts > 0 { values["val_loss"] = val }
+            runs.add(EpochRecord(epoch: epoch - base, values: values))
         }
-        var run: Run { runs.snapshot }
     }
 }
 
