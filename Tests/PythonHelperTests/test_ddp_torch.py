@@ -69,7 +69,8 @@ def epochs_done(n):
 
 def check_replicas(out, epochs):
     seen = {}
-    for rank, epoch, checksum in re.findall(r"replica-check rank=(\d) epoch=(\d+) checksum=(\w+)", out):
+    # The checksum is 16 hex digits: two ranks printing at once can glue one line to the next.
+    for rank, epoch, checksum in re.findall(r"replica-check rank=(\d) epoch=(\d+) checksum=([0-9a-f]{16})", out):
         seen.setdefault(int(epoch), {})[int(rank)] = checksum
     assert sorted(seen) == list(range(1, epochs + 1)), out[-3000:]
     for epoch, by_rank in sorted(seen.items()):
