@@ -30,9 +30,18 @@ DistributedDataParallel wrapper is rebuilt in place for the new trainable set so
 trainable parameters are averaged and frozen ones are not waited for (``strategy="ddp"`` needs no
 ``find_unused_parameters``). FSDP and DeepSpeed: toggles are refused with a message. ``stop``
 sets ``trainer.should_stop`` on every rank at the same step.
+
+``learning_rate`` sets every param group of ``trainer.optimizers[0]`` and scales the base rates
+of the schedulers in ``trainer.lr_scheduler_configs`` so they go on from the new rate
+(``finetop.moves``); ``unfreeze_lr_factor`` puts the layers a revision unfreezes in their own
+param group at the head's rate × factor, following the schedulers (what ``BackboneFinetuning``
+does by hand with ``lr / 10``); a gradual-unfreezing ``plan`` takes its steps at training epoch
+ends. A changed control.json is seen at the next optimizer step (an ``lstat`` per step).
+``target=`` writes what you expect the run to reach into the run line for the diagnosis.
 """
 
 import time
+from typing import Any, Optional
 
 import torch
 
@@ -43,7 +52,7 @@ except ImportError:  # the older package name
 
 from .runlog import to_number
 from .torch import (Steering, _printable, _task, hparams_of, open_log, output_shapes, ranks_info,
-                    sharded_by)
+                    sharded_by, target_hparam)
 
 __all__ = ["FinetopCallback"]
 
@@ -69,10 +78,16 @@ class FinetopCallback(pl.Callback):
         control: read control.json (default True).
         control_interval: seconds between control.json checks at step ends.
         hold_norm_stats: keep frozen BatchNorm-like layers in eval mode (default True).
+        target: what you expect the run to reach, for the diagnosis (avoidable bias): an
+            accuracy (``0.9``) or ``{"accuracy": 0.9}`` / ``{"loss": 0.3}``; written into the run
+            line's ``hparams["target"]``.
     """
 
-    def __init__(self, run_dir=None, hparams=None, loss=None, example_input=None, control=True,
-                 batch_interval=0.1, control_interval=0.5, hold_norm_stats=True):
+    def __init__(self, run_dir: Optional[str] = None, hparams: Optional[dict] = None,
+                 loss: Any = None, example_input: Any = None, control: bool = True,
+                 batch_interval: float = 0.1, control_interval: float = 0.5,
+                 hold_norm_stats: bool = True, target: Any = None) -> None:
+        self.target = target_hparam(target)  # a bad target raises before anything is written
         self._run_dir = run_dir
         self.extra_hparams = dict(hparams or {})
         self.loss = loss
@@ -127,6 +142,8 @@ class FinetopCallback(pl.Callback):
         ranks = ranks_info()  # a collective under DDP: every rank runs on_fit_start
         h = hparams_of(pl_module, self.steering.optimizer, epochs=trainer.max_epochs,
                        **self.extra_hparams)
+        if self.target is not None:
+            h["target"] = self.target
         if trainer.accumulate_grad_batches > 1:
             h.setdefault("accumulate_grad_batches", trainer.accumulate_grad_batches)
         self.log.run("lightning", pl.__version__, task=_task(pl_module, self.loss), hparams=h,
@@ -151,7 +168,7 @@ class FinetopCallback(pl.Callback):
         if (batch_idx + 1) % max(1, trainer.accumulate_grad_batches):
             return  # gradients are still being accumulated: not a safe point
         now = time.monotonic()
-        due = now - self._last_control >= self.control_interval
+        due = now - self._last_control >= self.control_interval or self.steering.control_changed()
         if due:
             self._last_control = now
         if due or self.steering.distributed:  # every rank meets rank 0 at every step
@@ -175,12 +192,13 @@ class FinetopCallback(pl.Callback):
             metrics.setdefault("learning_rate", self.steering.optimizer.param_groups[0].get("lr"))
         self.log.epoch(trainer.current_epoch, loss, metrics.pop("val_loss", None), metrics,
                        step=trainer.global_step, time=time.monotonic() - self._epoch_start)
-        self._sync(trainer, poll=True)
+        self._sync(trainer, poll=True, epoch_end=True)  # a plan's due step is taken here
 
-    def _sync(self, trainer, poll):
+    def _sync(self, trainer, poll: bool, epoch_end: bool = False) -> None:
         self._attach(trainer, trainer.lightning_module)
         if self.steering.sync(poll, "stopping as asked (trainer.should_stop on every rank)",
-                              self._shapes):
+                              self._shapes, epoch=trainer.current_epoch,
+                              step=trainer.global_step, epoch_end=epoch_end):
             trainer.should_stop = True
 
     # -- the end -------------------------------------------------------------------------------

@@ -70,13 +70,17 @@ The run directory is ``$FINETOP_RUN_DIR`` (``finetop run -- python train.py`` se
 import gc
 import inspect
 import json
+import math
 import os
 import socket
 import time
 
+from typing import Any, Optional
+
 import torch
 
-from .control import ControlError, ControlReader
+from . import moves as _moves
+from .control import ControlError, ControlFile, ControlReader, Plan
 from .runlog import RunLog, to_number
 
 __all__ = ["Tracker", "Steering", "module_rows", "model_layers", "apply_trainable",
@@ -176,29 +180,59 @@ def output_shapes(model, example_input):
 
 # -- optimizer and schedulers -----------------------------------------------------------------
 
-def _copy_settings(group, overrides=None):
+def _copy_settings(group: dict, overrides: Optional[dict] = None) -> dict:
     g = {k: (v.clone() if isinstance(v, torch.Tensor) else v)
          for k, v in group.items() if k != "params"}
     g.update(overrides or {})
     return g
 
 
-def ensure_optimizer_has(optimizer, params, no_decay=None):
+def _rate_overrides(head: dict, factor: float) -> dict:
+    """The rates of a group at ``factor`` × the head group's (its lr, and the ``initial_lr`` /
+    OneCycleLR ``max_lr``/``min_lr`` a scheduler computes from)."""
+    return {k: _moves._num(head[k]) * factor for k in ("lr",) + _moves.RATE_KEYS
+            if k in head and head[k] is not None}
+
+
+def ensure_optimizer_has(optimizer, params: list, no_decay: Optional[set] = None,
+                         lr_factor: Optional[float] = None) -> list:
     """Adds the parameters of ``params`` the optimizer doesn't hold as new param groups with the
     current settings of the first group. ``no_decay``: ids of parameters that get weight decay 0
     (as the Hugging Face Trainer decides); they go to their own group, copied from the first
-    group whose weight decay is 0 if there is one. Returns [(new group index, template index)]."""
+    group whose weight decay is 0 if there is one.
+
+    ``lr_factor`` (not None, not 1): every parameter of ``params`` trains at the head's (the first
+    group's) rate × ``lr_factor`` in a group of its own: a group other than the head holding only
+    parameters of ``params`` gets that rate in place; parameters held in another group (the head,
+    or a group shared with other parameters) leave it for a new group (their optimizer state is
+    kept: it is keyed by parameter). Returns [(group index, template index, factor, new)]."""
     if optimizer is None or not optimizer.param_groups:
         return []
     groups = optimizer.param_groups
-    held = {id(p) for g in groups for p in g["params"]}
+    if lr_factor == 1:
+        lr_factor = None
+    wanted = {id(p) for p in params}
+    rerated = []
+    if lr_factor is not None:
+        for i, g in enumerate(groups):
+            if i and g["params"] and all(id(p) in wanted for p in g["params"]):
+                for k, v in _rate_overrides(groups[0], lr_factor).items():
+                    _moves._put(g, k, v)
+                rerated.append((i, 0, lr_factor, False))
+        done = {id(p) for i, _, _, _ in rerated for p in groups[i]["params"]}
+        for i, g in enumerate(groups):  # the others leave their group for one of their own
+            if (i, 0, lr_factor, False) not in rerated:
+                g["params"] = [p for p in g["params"] if id(p) not in wanted or id(p) in done]
+        held = done
+    else:
+        held = {id(p) for g in groups for p in g["params"]}
     missing, seen = [], set()
     for p in params:
         if id(p) not in held and id(p) not in seen:
             missing.append(p)
             seen.add(id(p))
     if not missing:
-        return []
+        return rerated
     if no_decay is None:
         batches = [(missing, 0, {})]
     else:
@@ -208,18 +242,20 @@ def ensure_optimizer_has(optimizer, params, no_decay=None):
         exempt_t = next((i for i, g in enumerate(groups) if "weight_decay" in g
                          and to_number(g.get("weight_decay")) == 0), decay_t)
         batches = [(decay, decay_t, {}), (exempt, exempt_t, {"weight_decay": 0.0})]
-    added = []
+    added = list(rerated)
     for ps, template, overrides in batches:
         if not ps:
             continue
+        if lr_factor is not None:
+            overrides = dict(overrides, **_rate_overrides(groups[0], lr_factor))
         group = _copy_settings(groups[template], overrides)
         group["params"] = ps
         optimizer.add_param_group(group)
-        added.append((len(optimizer.param_groups) - 1, template))
+        added.append((len(optimizer.param_groups) - 1, template, lr_factor, True))
     return added
 
 
-def find_schedulers(optimizer):
+def find_schedulers(optimizer) -> list:
     """The torch (and transformers) learning-rate schedulers alive in this process that are bound
     to ``optimizer`` (a scan of the garbage collector's objects: call it rarely)."""
     if optimizer is None or not _SCHEDULER_TYPES:
@@ -234,33 +270,39 @@ def find_schedulers(optimizer):
     return found
 
 
-def extend_schedulers(schedulers, optimizer, added):
+# Per-group scheduler lists that are rates: a group at a factor of the head's rate gets the
+# head's entry × factor (the others, lambdas and momentums, are copied from the template).
+_RATE_LISTS = ("base_lrs", "min_lrs", "max_lrs")
+
+
+def extend_schedulers(schedulers: list, optimizer, added: list) -> None:
     """Gives every scheduler (and the schedulers inside ChainedScheduler/SequentialLR, or inside
     accelerate's wrapper) an entry for each param group in ``added`` ([(new index, template
-    index)] from ``ensure_optimizer_has``), copied from the template group's entry."""
-    seen = set()
-
-    def extend(s):
-        inner = getattr(s, "scheduler", None)
-        if inner is not None and hasattr(inner, "optimizer"):
-            s = inner  # accelerate's AcceleratedScheduler
-        if s is None or id(s) in seen:
-            return
-        seen.add(id(s))
-        for child in getattr(s, "_schedulers", None) or []:
-            extend(child)
+    index)] or [(index, template, factor, new)] from ``ensure_optimizer_has``), copied from the
+    template group's entry; with a factor, rate entries are the head's × factor, and a group
+    re-rated in place has its entries replaced."""
+    entries = [(a[0], a[1], None, True) if len(a) == 2 else tuple(a) for a in added]
+    for s in _moves.flatten_schedulers(schedulers):
         for attr in _PER_GROUP:
             values = getattr(s, attr, None)
             if not isinstance(values, list):
                 continue
-            for new, template in added:
-                if len(values) != new or template >= len(values):
+            for index, template, factor, new in entries:
+                source = 0 if factor is not None and attr in _RATE_LISTS else template
+                if (new and len(values) != index) or (not new and index >= len(values)) \
+                        or source >= len(values):
                     continue
-                v = optimizer.param_groups[new]["lr"] if attr == "_last_lr" else values[template]
-                values.append(v.clone() if isinstance(v, torch.Tensor) else v)
-
-    for s in schedulers:
-        extend(s)
+                if attr == "_last_lr":
+                    v = optimizer.param_groups[index]["lr"]
+                elif factor is not None and attr in _RATE_LISTS:
+                    v = values[source] * factor
+                else:
+                    v = values[source]
+                v = v.clone() if isinstance(v, torch.Tensor) else v
+                if new:
+                    values.append(v)
+                else:
+                    values[index] = v
 
 
 # -- norm layers with running statistics -------------------------------------------------------
@@ -320,21 +362,16 @@ class NoTrainableLeft(ValueError):
                          "nothing changed, training goes on")
 
 
-def apply_trainable(model, desired, optimizer=None, schedulers=None, no_decay=None,
-                    norm_stats=None):
-    """Sets ``requires_grad`` from ``desired`` {name: bool}; returns the names whose state changed.
-    A name listed in the model line changes that module's own parameters; any other
-    ``named_modules()`` name (a container) changes its whole sub-tree. Raises UnknownLayers (a
-    KeyError) listing unknown names, NoTrainableLeft when nothing would train (nothing changed then). Newly
-    unfrozen parameters the optimizer lacks are added (``ensure_optimizer_has``) and ``schedulers`` (default: those found bound to the optimizer)
-    extended; ``norm_stats`` (a NormStats) holds or releases norm layers. ``no_decay``: a
-    callable giving the ids of parameters exempt from weight decay."""
+def check_trainable(model, desired: dict) -> list:
+    """The (parameter, flag) flips ``desired`` {name: bool} asks for, without changing anything.
+    Raises UnknownLayers (a KeyError) listing unknown names, NoTrainableLeft when nothing would
+    train. A name listed in the model line means that module's own parameters; any other
+    ``named_modules()`` name (a container) its whole sub-tree."""
     modules = dict(model.named_modules())
     rows = dict(module_rows(model))
     unknown = [n for n in desired if n not in rows and n not in modules]
     if unknown:
         raise UnknownLayers(unknown)
-    before = {name: [p.requires_grad for p in _own_params(m)] for name, m in rows.items()}
     target = {}  # id -> (param, flag); a later name overrides an earlier one (a row in a container)
     for name, flag in desired.items():
         m = rows.get(name) or modules[name]
@@ -345,6 +382,21 @@ def apply_trainable(model, desired, optimizer=None, schedulers=None, no_decay=No
     if flips and not any(p.requires_grad and id(p) not in frozen_now for p in model.parameters()) \
             and not any(flag for _, flag in flips):
         raise NoTrainableLeft()
+    return flips
+
+
+def apply_trainable(model, desired: dict, optimizer=None, schedulers: Optional[list] = None,
+                    no_decay: Any = None, norm_stats: Optional["NormStats"] = None,
+                    lr_factor: Optional[float] = None) -> list:
+    """Sets ``requires_grad`` from ``desired`` {name: bool}; returns the names whose state changed.
+    Raises as ``check_trainable`` does (nothing changed then). Newly unfrozen parameters the
+    optimizer lacks are added (``ensure_optimizer_has``; with ``lr_factor`` they train at the
+    head's rate × ``lr_factor`` in a group of their own) and ``schedulers`` (default: those found
+    bound to the optimizer) extended; ``norm_stats`` (a NormStats) holds or releases norm layers.
+    ``no_decay``: a callable giving the ids of parameters exempt from weight decay."""
+    flips = check_trainable(model, desired)
+    rows = dict(module_rows(model))
+    before = {name: [p.requires_grad for p in _own_params(m)] for name, m in rows.items()}
     unfrozen = []
     for p, flag in flips:
         p.requires_grad_(flag)
@@ -354,15 +406,20 @@ def apply_trainable(model, desired, optimizer=None, schedulers=None, no_decay=No
             p.grad = None  # a stale gradient must not move a frozen weight
     if unfrozen and optimizer is not None:
         added = ensure_optimizer_has(optimizer, unfrozen,
-                                     no_decay() if callable(no_decay) else no_decay)
+                                     no_decay() if callable(no_decay) else no_decay, lr_factor)
         if added:
-            found = list(schedulers or [])
-            found += [s for s in find_schedulers(optimizer) if all(s is not f for f in found)]
-            extend_schedulers(found, optimizer, added)
+            extend_schedulers(_all_schedulers(optimizer, schedulers), optimizer, added)
     if norm_stats is not None:
         norm_stats.sync(model)
     return [name for name, m in rows.items()
             if [p.requires_grad for p in _own_params(m)] != before[name]]
+
+
+def _all_schedulers(optimizer, schedulers: Optional[list]) -> list:
+    """``schedulers`` and those found bound to the optimizer (a scan of live objects)."""
+    found = list(schedulers or [])
+    found += [s for s in find_schedulers(optimizer) if all(s is not f for f in found)]
+    return found
 
 
 # -- the run's task and hyper-parameters --------------------------------------------------------
@@ -396,6 +453,37 @@ def hparams_of(model, optimizer=None, **given):
                 h[k] = to_number(g.get(k))
     h.update({k: v for k, v in given.items() if v is not None})
     return h
+
+
+_TARGET_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss")
+
+
+def target_hparam(target: Any) -> Optional[dict]:
+    """The run line's ``hparams["target"]`` for the ``target`` argument of the PyTorch, Hugging
+    Face and Lightning helpers: what the user expects the run to reach, the reference of the
+    diagnosis's avoidable bias. A number is an accuracy (0-1, or percent); a dict may give
+    ``accuracy`` and/or ``loss`` (or ``val_accuracy`` / ``val_loss``). None: no target. Anything
+    else raises ValueError saying why (the helper is not built: nothing is written)."""
+    if target is None:
+        return None
+    if isinstance(target, bool):
+        raise ValueError("target must be a number (an accuracy) or a dict such as "
+                         "{\"accuracy\": 0.9} or {\"loss\": 0.3}, not %r" % (target,))
+    if isinstance(target, (int, float)):
+        target = {"accuracy": target}
+    if not isinstance(target, dict) or not target:
+        raise ValueError("target must be a number (an accuracy) or a dict such as "
+                         "{\"accuracy\": 0.9} or {\"loss\": 0.3}, not %r" % (target,))
+    out = {}
+    for k, v in target.items():
+        if k not in _TARGET_KEYS:
+            raise ValueError("target: unknown key %r (use %s)" % (k, ", ".join(_TARGET_KEYS)))
+        n = to_number(v) if not isinstance(v, bool) else None
+        if n is None or not math.isfinite(n) or ("accuracy" in k and not 0 < n <= 100):
+            raise ValueError("target: %s must be a finite number%s, not %r"
+                             % (k, " in (0, 1] (or percent)" if "accuracy" in k else "", v))
+        out[k] = float(n)
+    return out
 
 
 def _printable(text):
@@ -443,11 +531,7 @@ def broadcast_decision(value):
     device = _collective_device(d)
     payload = b""
     if d.get_rank() == 0 and value is not None:
-        if isinstance(value, ControlError):
-            obj = {"error": str(value), "revision": value.revision}
-        else:
-            obj = {"revision": value.revision, "trainable": value.trainable, "stop": value.stop}
-        payload = json.dumps(obj).encode("ascii")  # lone surrogates travel escaped
+        payload = json.dumps(_decision_obj(value)).encode("ascii")  # lone surrogates escaped
     size = torch.tensor([len(payload)], dtype=torch.int64, device=device)
     d.broadcast(size, src=0)
     n = int(size.item())
@@ -457,19 +541,40 @@ def broadcast_decision(value):
     if d.get_rank() == 0:
         data.copy_(torch.frombuffer(bytearray(payload), dtype=torch.uint8))
     d.broadcast(data, src=0)
-    obj = json.loads(bytes(data.cpu().tolist()).decode("ascii"))
+    return _decision_of(json.loads(bytes(data.cpu().tolist()).decode("ascii")))
+
+
+def _decision_obj(value: Any) -> dict:
+    """What travels from rank 0: a ControlError, or the revision with every field it carries."""
+    if isinstance(value, ControlError):
+        return {"error": str(value), "revision": value.revision}
+    obj = {"revision": value.revision, "trainable": value.trainable, "stop": value.stop}
+    for k in ("learning_rate", "unfreeze_lr_factor", "apply_now", "note"):
+        if getattr(value, k, None) is not None:
+            obj[k] = getattr(value, k)
+    plan = getattr(value, "plan", None)
+    if plan is not None:
+        obj["plan"] = {k: getattr(plan, k) for k in Plan.__slots__}
+    return obj
+
+
+def _decision_of(obj: dict) -> Any:
+    """The ControlError or ControlFile rank 0 decided, rebuilt on every rank (rank 0 too, so every
+    rank applies the same values)."""
     if "error" in obj:
         return ControlError(obj["error"], obj["revision"])
-    return Decision(obj["revision"], obj["trainable"], obj["stop"])
+    plan = obj.get("plan")
+    c = ControlFile(int(obj["revision"]), obj["trainable"], bool(obj["stop"]),
+                    learning_rate=obj.get("learning_rate"),
+                    unfreeze_lr_factor=obj.get("unfreeze_lr_factor"),
+                    plan=Plan(**plan) if plan is not None else None,
+                    apply_now=bool(obj.get("apply_now", False)))
+    c.note = obj.get("note")
+    return c
 
 
-class Decision:
-    """A control.json revision as rank 0 decided it (what ``Steering.handle`` needs of it)."""
-
-    __slots__ = ("revision", "trainable", "stop")
-
-    def __init__(self, revision, trainable, stop):
-        self.revision, self.trainable, self.stop = int(revision), dict(trainable), bool(stop)
+# A revision as rank 0 decided it (kept for code that names it).
+Decision = ControlFile
 
 
 def ranks_info():
@@ -600,11 +705,21 @@ def rewrap_ddp(ddp):
 class Steering:
     """What the PyTorch, Hugging Face and Lightning helpers share: reading control.json and
     applying each new revision to the model, its optimizer and schedulers, acknowledging it in
-    the run log. Nothing here may stop training except a ``stop``: every failure is a rejection.
+    the run log. Nothing here may stop training except a ``stop``: every failure is a rejection,
+    and a revision is applied whole or not at all.
+
+    What a revision can ask (see ``finetop.control``): trainable flags, ``learning_rate`` (every
+    param group, the schedulers following: ``finetop.moves``), ``unfreeze_lr_factor`` (the
+    parameters this revision newly unfreezes train at the head's rate × factor in a param group
+    of their own), a gradual-unfreezing ``plan`` (one more group at each due epoch boundary, each
+    step acknowledged "plan <id>: step i/n: unfroze …" with a model line; ``cancel``; a revision
+    without a plan ends it), ``apply_now`` (nothing to wait for here: every change applies at the
+    next batch boundary), ``stop``.
 
     ``log`` is the RunLog; ``model``/``optimizer`` may be set later (``attach``)."""
 
-    def __init__(self, log, control=True, hold_norm_stats=True, schedulers=None):
+    def __init__(self, log, control: bool = True, hold_norm_stats: bool = True,
+                 schedulers: Optional[list] = None) -> None:
         self.log = log
         self.rank, self.world_size = dist_rank_world()
         # Only global rank 0 reads control.json; the others receive its decisions.
@@ -619,15 +734,19 @@ class Steering:
         self.revision = -1
         self.should_stop = False
         self.stop_revision = None
+        self.applied_rate = None  # the last learning_rate applied from control.json
+        self.plans = _moves.PlanRunner()
+        self.epoch = 0  # the 0-based epoch in progress (or just ended, at an epoch boundary)
+        self.step = 0   # optimizer steps done
         self._last_failure = None
-        self._unsupported_seen = {}  # field -> value of the last revision that carried it
+        self._control_seen = None  # what lstat last said of control.json
 
     @property
-    def distributed(self):
+    def distributed(self) -> bool:
         d = _dist()
         return d is not None and d.get_world_size() > 1
 
-    def attach(self, model=None, optimizer=None, schedulers=None):
+    def attach(self, model=None, optimizer=None, schedulers: Optional[list] = None) -> None:
         if model is not None:
             if isinstance(model, torch.nn.parallel.DistributedDataParallel) \
                     and all(model is not w for w in self.wrappers):
@@ -639,59 +758,70 @@ class Steering:
             if s is not None and all(s is not t for t in self.schedulers):
                 self.schedulers.append(s)
 
-    def layers(self, shapes=None):
+    def layers(self, shapes: Optional[dict] = None) -> list:
         return model_layers(self.model, shapes, self.norm_stats.held)
 
-    def write_model(self, shapes=None):
+    def write_model(self, shapes: Optional[dict] = None) -> None:
         self.revision += 1
         self.log.model(self.revision, self.layers(shapes))
 
-    def sync(self, poll=True, stop_message="stopping as asked", shapes=None):
+    def control_changed(self) -> bool:
+        """Whether control.json looks different from the last look (an ``lstat``: a few
+        microseconds, cheap enough for every batch), so a new revision is read at the next batch
+        boundary instead of waiting for the next timed check. Never raises."""
+        if self.control is None:
+            return False
+        try:
+            st = os.lstat(self.control.path)
+            seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
+        except OSError:
+            seen = None
+        if seen == self._control_seen:
+            return False
+        self._control_seen = seen
+        return True
+
+    def sync(self, poll: bool = True, stop_message: str = "stopping as asked",
+             shapes: Optional[dict] = None, epoch: Optional[int] = None,
+             step: Optional[int] = None, epoch_end: bool = False) -> bool:
         """One safe point: global rank 0 polls control.json (when ``poll``), every rank receives
-        its decision and applies it at this same step. Every rank must call this at the same
-        points of its loop. Returns True when the run is asked to stop."""
+        its decision and applies it at this same step. ``epoch`` (0-based, in progress or just
+        ended) and ``step`` (optimizer steps done) say where; ``epoch_end``: this is the boundary
+        after ``epoch``, where a plan's due step is taken. Every rank must call this at the same
+        points. Returns True when the run is asked to stop."""
+        if epoch is not None:
+            self.epoch = int(epoch)
+        if step is not None:
+            self.step = int(step)
         c = self.poll() if poll else None
         if self.distributed:
             c = broadcast_decision(c)
-        return self.handle(c, stop_message, shapes)
-
-    # control.json fields this helper does not carry out yet (the Keras helper and the demo do).
-    UNSUPPORTED = ("learning_rate", "unfreeze_lr_factor", "plan", "apply_now")
+        stop = self.handle(c, stop_message, shapes, epoch_end)
+        if epoch_end and not self.should_stop and self.plans.due(self.epoch):
+            self.take_plan_step(shapes)
+        return stop
 
     def poll(self):
         """The next control.json revision (a ControlFile or ControlError), or None."""
         if self.control is None:
             return None
         try:
-            c = self.control.poll()
+            return self.control.poll()
         except Exception as e:  # whatever the file holds, training goes on
             text = "control.json could not be read (%s: %s)" % (type(e).__name__, e)
             if text == self._last_failure:
                 return None
             self._last_failure = text
             return ControlError(text)
-        return self.refuse_unsupported(c)
 
-    def refuse_unsupported(self, c):
-        """A revision that newly asks for something this helper cannot do yet is rejected whole
-        (never acknowledged as applied while half of it was ignored). control.json is a desired
-        state, so a value already refused once is carried by later revisions: those still apply
-        their flags, and their message says the value stays unapplied."""
-        if c is None or isinstance(c, ControlError):
-            return c
-        asked = {k: getattr(c, k, None) for k in self.UNSUPPORTED}
-        asked = {k: v for k, v in asked.items() if v not in (None, False)}
-        new = sorted(k for k, v in asked.items() if self._unsupported_seen.get(k) != v)
-        self._unsupported_seen = asked
-        if new and not c.stop:
-            return ControlError(
-                "control.json asks for %s, which the PyTorch / Hugging Face / Lightning helpers "
-                "do not carry out yet (the Keras helper and the demo do); nothing in this revision "
-                "was applied, training goes on" % ", ".join(new), c.revision)
-        return c
+    def _where(self, epoch_end: bool) -> str:
+        return ("from epoch %d" % (self.epoch + 2) if epoch_end
+                else "from step %d (the next batch)" % (self.step + 1))
 
-    def handle(self, c, stop_message="stopping as asked", shapes=None):
-        """Applies one poll result and acknowledges it. Returns True when it asks to stop."""
+    def handle(self, c, stop_message: str = "stopping as asked", shapes: Optional[dict] = None,
+               epoch_end: bool = False) -> bool:
+        """Applies one poll result, whole or not at all, and acknowledges it. Returns True when it
+        asks to stop."""
         if c is None:
             return False
         if isinstance(c, ControlError):
@@ -714,13 +844,20 @@ class Steering:
         if refusal is not None:
             self.log.control(c.revision, "rejected", [], refusal)
             return False
-        flags = [(p, p.requires_grad) for p in self.model.parameters()]
+        plan = getattr(c, "plan", None)
+        rate = getattr(c, "learning_rate", None)
+        if rate is not None and rate == self.applied_rate:
+            rate = None  # control.json is a state: the rate it still carries was applied already
+        factor = getattr(c, "unfreeze_lr_factor", None)
         try:
-            changed = apply_trainable(self.model, c.trainable, self.optimizer, self.schedulers,
-                                      self.no_decay, self.norm_stats)
-            if changed and self.distributed:
-                for w in wrappers:
-                    rewrap_ddp(w)
+            check_trainable(self.model, dict(c.trainable))
+            if plan is not None and not plan.cancel:
+                check_trainable(self.model, {n: True for n in plan.names()})
+            if rate is not None and (self.optimizer is None or not self.optimizer.param_groups):
+                self.log.control(c.revision, "rejected", [], "there is no optimizer to set the "
+                                 "learning rate of; nothing in this revision was applied, "
+                                 "training goes on")
+                return False
         except UnknownLayers as e:
             names = [str(n) for n in e.args[0]]
             self.log.control(c.revision, "rejected", [], _printable(
@@ -730,24 +867,115 @@ class Steering:
         except NoTrainableLeft as e:
             self.log.control(c.revision, "rejected", [], "refused: %s" % e)
             return False
+        flags = [(p, p.requires_grad) for p in self.model.parameters()]
+        schedulers = _all_schedulers(self.optimizer, self.schedulers) \
+            if self.optimizer is not None and (rate is not None or factor is not None) \
+            else self.schedulers
+        saved = _moves.RateSnapshot(self.optimizer, schedulers)
+        notes = []
+        where = self._where(epoch_end)
+        try:
+            if rate is not None:
+                notes.append(_moves.set_learning_rate(self.optimizer, schedulers, rate)
+                             + "; applied " + where)
+            groups = len(self.optimizer.param_groups) if self.optimizer is not None else 0
+            changed = apply_trainable(self.model, c.trainable, self.optimizer, schedulers,
+                                      self.no_decay, self.norm_stats, lr_factor=factor)
+            if changed and self.distributed:
+                for w in wrappers:
+                    rewrap_ddp(w)
         except Exception as e:
-            for p, flag in flags:  # never half a toggle
+            for p, flag in flags:  # never half a revision
                 p.requires_grad_(flag)
+            saved.restore()
             self.norm_stats.sync(self.model)
             self.log.control(c.revision, "rejected", [], _printable(
                 "could not apply it (%s: %s); nothing changed, training goes on"
                 % (type(e).__name__, e)))
             return False
+        if rate is not None:
+            self.applied_rate = rate
+        unfroze = any(p.requires_grad and not flag for p, flag in flags)
         if changed:
             self.write_model(shapes)
-        how = "requires_grad set between steps"
-        if changed and self.distributed:
-            how += (" on all %d ranks at the same step; DistributedDataParallel rebuilt for the "
-                    "new trainable set" % self.world_size if wrappers else
-                    " on all %d ranks at the same step" % self.world_size)
+            how = "requires_grad set between steps, " + where
+            if self.distributed:
+                how += (" on all %d ranks at the same step; DistributedDataParallel rebuilt for "
+                        "the new trainable set" % self.world_size if wrappers else
+                        " on all %d ranks at the same step" % self.world_size)
+            notes.insert(0, how)
+        if unfroze and factor is not None and factor != 1 and self.optimizer is not None:
+            notes.append(self._factor_note(factor, groups))
+        notes.append(self.plans.update(plan, self.plans.action(plan), c.revision, self.epoch))
+        if getattr(c, "apply_now", False) and (changed or rate is not None):
+            notes.append("apply_now: nothing to wait for, PyTorch applies a change between two "
+                         "steps (%s); the epoch is not cut short" % where)
+        if getattr(c, "note", None):
+            notes.append(c.note)
+        notes = [n for n in notes if n]
         self.log.control(c.revision, "applied", changed,
-                         how if changed else "the layers already had these flags")
+                         _printable("; ".join(notes)) if notes else
+                         "the layers already had these flags")
         return False
+
+    def _factor_note(self, factor: float, groups_before: int) -> str:
+        head = _moves._num(self.optimizer.param_groups[0]["lr"])
+        new = len(self.optimizer.param_groups) - groups_before
+        return ("the newly unfrozen parameters train at the head's rate x %g = %s (%s), following "
+                "the schedule" % (factor, _moves.rate_text(head * factor),
+                                  "%d new param group%s" % (new, "" if new == 1 else "s") if new
+                                  else "their own param group"))
+
+    def take_plan_step(self, shapes: Optional[dict] = None) -> None:
+        """Unfreezes the running plan's next group at this epoch boundary (at the head's rate ×
+        the plan's ``lr_factor``, in a group of its own), writes a ``model`` line and a ``control``
+        line "plan <id>: step i/n: unfroze …". A step that fails is undone whole and stops the
+        plan. Every rank takes it at the same boundary."""
+        p = self.plans.running
+        plan, i = p["plan"], p["done"]
+        n = len(plan.groups)
+        group = plan.groups[i]
+        flags = [(q, q.requires_grad) for q in self.model.parameters()]
+        schedulers = _all_schedulers(self.optimizer, self.schedulers) \
+            if self.optimizer is not None else self.schedulers
+        saved = _moves.RateSnapshot(self.optimizer, schedulers)
+        groups = len(self.optimizer.param_groups) if self.optimizer is not None else 0
+        wrappers = self.wrappers
+        if self.distributed and not wrappers:
+            wrappers = find_ddp(self.model)
+        try:
+            changed = apply_trainable(self.model, {name: True for name in group}, self.optimizer,
+                                      schedulers, self.no_decay, self.norm_stats,
+                                      lr_factor=plan.lr_factor)
+            if changed and self.distributed:
+                for w in wrappers:
+                    rewrap_ddp(w)
+        except Exception as e:
+            for q, flag in flags:
+                q.requires_grad_(flag)
+            saved.restore()
+            self.norm_stats.sync(self.model)
+            self.plans.fail()
+            self.log.control(p["revision"], "rejected", [], _printable(
+                "plan %s: step %d/%d failed (%s: %s); nothing of this step was applied and the "
+                "plan is stopped" % (plan.id, i + 1, n, type(e).__name__, e)))
+            return
+        if changed:
+            self.write_model(shapes)
+        i, n, finished = self.plans.stepped(self.epoch)
+        what = ("unfroze %s" % ", ".join(changed) if changed else
+                "unfroze nothing new (%s already trainable)" % ", ".join(group))
+        parts = ["plan %s: step %d/%d: %s at the end of epoch %d" % (plan.id, i, n, what,
+                                                                     self.epoch + 1)]
+        unfroze = any(q.requires_grad and not flag for q, flag in flags)
+        if unfroze and self.optimizer is not None:
+            if plan.lr_factor not in (None, 1, 1.0):
+                parts.append(self._factor_note(plan.lr_factor, groups))
+            else:
+                parts.append("the newly unfrozen parameters train at the head's rate")
+        parts.append("plan finished" if finished else
+                     "next step at the end of epoch %d" % (self.plans.running["due"] + 1))
+        self.log.control(p["revision"], "applied", changed, _printable("; ".join(parts)))
 
 
 class Tracker:
@@ -768,11 +996,20 @@ class Tracker:
         hold_norm_stats: keep frozen BatchNorm-like layers in eval mode (default True).
         sync_every: under several processes, meet rank 0's decision every N ``batch()`` calls
             (default 1; each meeting is one tiny broadcast, a host sync on GPUs with nccl).
+        target: what you expect the run to reach, for the diagnosis (avoidable bias): an
+            accuracy (``0.9``) or ``{"accuracy": 0.9}`` / ``{"loss": 0.3}``; written into the run
+            line's ``hparams["target"]``.
+
+    control.json is looked at (an ``lstat``) at every ``batch()`` and read when it changed, else
+    at least every ``control_interval`` s: a new revision applies at the next batch boundary.
     """
 
-    def __init__(self, model, optimizer=None, run_dir=None, hparams=None, loss=None,
-                 example_input=None, control=True, batch_interval=0.1, control_interval=0.5,
-                 framework="pytorch", scheduler=None, hold_norm_stats=True, sync_every=1):
+    def __init__(self, model, optimizer=None, run_dir: Optional[str] = None,
+                 hparams: Optional[dict] = None, loss: Any = None, example_input: Any = None,
+                 control: bool = True, batch_interval: float = 0.1, control_interval: float = 0.5,
+                 framework: str = "pytorch", scheduler: Any = None, hold_norm_stats: bool = True,
+                 sync_every: int = 1, target: Any = None) -> None:
+        target = target_hparam(target)  # a bad target raises before anything is written
         if scheduler is not None and not isinstance(scheduler, (list, tuple)):
             scheduler = [scheduler]
         self.log = open_log(run_dir, batch_interval=batch_interval)
@@ -798,8 +1035,10 @@ class Tracker:
                 self._shapes = {}
         self.steering.norm_stats.sync(self.model)
         ranks = ranks_info()  # a collective when distributed: every rank builds its Tracker
-        self.log.run(framework, torch.__version__, task=_task(self.model, loss),
-                     hparams=hparams_of(self.model, optimizer, **(hparams or {})),
+        h = hparams_of(self.model, optimizer, **(hparams or {}))
+        if target is not None:
+            h["target"] = target
+        self.log.run(framework, torch.__version__, task=_task(self.model, loss), hparams=h,
                      world_size=len(ranks), ranks=ranks)
         self.write_model()
 
@@ -820,15 +1059,17 @@ class Tracker:
     def write_model(self):
         self.steering.write_model(self._shapes)
 
-    def batch(self, loss, epoch=None, step=None, **metrics):
+    def batch(self, loss: Any, epoch: Optional[int] = None, step: Optional[int] = None,
+              **metrics: Any) -> bool:
         """Call once per training step (after ``optimizer.step()``). Writes a throttled ``batch``
-        line, applies control.json at most every ``control_interval`` s; returns ``should_stop``."""
+        line, applies a new control.json revision (read when the file changed, else at most every
+        ``control_interval`` s): the next step trains with it. Returns ``should_stop``."""
         self.global_step = int(step) if step is not None else self.global_step + 1
         if epoch is not None:
             self.current_epoch = int(epoch)
         self.log.batch(self.current_epoch, self.global_step, loss, metrics)
         now = time.monotonic()
-        if now - self._last_control >= self.control_interval:
+        if now - self._last_control >= self.control_interval or self.steering.control_changed():
             self._last_control = now
             self._due = True
         self._calls += 1
@@ -841,7 +1082,8 @@ class Tracker:
             self._due = False
         return self.should_stop
 
-    def epoch(self, loss=None, val_loss=None, epoch=None, time=None, **metrics):
+    def epoch(self, loss: Any = None, val_loss: Any = None, epoch: Optional[int] = None,
+              time: Optional[float] = None, **metrics: Any) -> bool:
         """Call at the end of every epoch; ``epoch`` is 0-based (counted for you when omitted).
         Extra keyword arguments are metrics (``accuracy=…, val_accuracy=…``); the optimizer's
         learning rate is added. Applies control.json; returns ``should_stop``."""
@@ -853,7 +1095,7 @@ class Tracker:
         self.log.epoch(e, loss, val_loss, metrics, step=self.global_step, time=elapsed)
         self.current_epoch = e + 1
         self._epoch_start = _time.monotonic()
-        self.step()
+        self.step(_epoch_end=e)  # a plan's due step is taken here
         return self.should_stop
 
     def end(self, reason=None, message=None):
@@ -881,10 +1123,12 @@ class Tracker:
 
     # -- control -------------------------------------------------------------------------------
 
-    def step(self, poll=True):
+    def step(self, poll: bool = True, _epoch_end: Optional[int] = None) -> bool:
         """Applies a new control.json revision now, if there is one (call between steps: not
         between ``backward()`` and ``optimizer.step()`` if you want this step unaffected). Under
         several processes every rank must call it at the same points. Returns ``should_stop``."""
+        at_end = _epoch_end is not None
         self.steering.sync(poll, "stopping as asked (the training loop sees tracker.should_stop)",
-                           self._shapes)
+                           self._shapes, epoch=_epoch_end if at_end else self.current_epoch,
+                           step=self.global_step, epoch_end=at_end)
         return self.should_stop

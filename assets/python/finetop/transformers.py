@@ -15,8 +15,9 @@ Trainer's logged means weighted by the steps each covers; it asks the Trainer to
 end so the last steps are counted) and, with ``eval_strategy="epoch"``, the evaluation metrics as
 ``val_*`` (``on_epoch_end`` / ``on_evaluate``); ``end`` at ``on_train_end``.
 
-Control: read at ``on_step_begin`` (at most every ``control_interval`` s) and at every epoch
-end. A layer toggle is applied between optimizer steps with ``requires_grad_`` on that module's
+Control: looked at (an ``lstat``) at every ``on_step_begin`` and read when it changed (else at
+least every ``control_interval`` s), and read at every epoch end: a new revision applies before
+the next optimizer step. A layer toggle is applied between optimizer steps with ``requires_grad_`` on that module's
 own parameters (names as ``named_modules()`` gives them, e.g.
 ``bert.encoder.layer.1.attention.self.query``; a container name such as ``bert.encoder.layer.1``
 changes its whole sub-tree). The Trainer builds its optimizer from the parameters that required
@@ -28,6 +29,14 @@ mode (see finetop.torch). A module with some of its own parameters frozen (a fro
 trainable bias) shows as ``partial``. ``stop: true`` sets ``control.should_training_stop``; ``end``
 says "stopped".
 
+``learning_rate`` sets every param group of the Trainer's optimizer and scales the base rates of
+its ``lr_scheduler`` (every ``lr_scheduler_type`` is a ``LambdaLR``, or ReduceLROnPlateau), so the
+schedule — warm-up and decay — goes on from the new rate (``finetop.moves``);
+``unfreeze_lr_factor`` puts the layers a revision unfreezes in their own param groups at the
+head's rate × factor (decay and no-decay split as the Trainer splits them), following the
+schedule; a gradual-unfreezing ``plan`` takes its steps at epoch ends (``on_epoch_end``).
+``target=`` writes what you expect the run to reach into the run line for the diagnosis.
+
 Under torchrun / ``accelerate launch`` (DDP): only global rank 0 writes the run (its run line
 records ``world_size`` and ``ranks``) and reads control.json; at every step start its decision is
 broadcast through the job's process group, so every rank applies the same revision at the same
@@ -38,13 +47,14 @@ step; the Trainer's DistributedDataParallel wrapper is rebuilt in place for the 
 import math
 import sys
 import time
+from typing import Any, Optional
 
 import torch
 import transformers
 from transformers import TrainerCallback
 
 from .runlog import to_number
-from .torch import Steering, open_log, ranks_info, sharded_by
+from .torch import Steering, open_log, ranks_info, sharded_by, target_hparam
 
 __all__ = ["FinetopTrainerCallback"]
 
@@ -117,10 +127,16 @@ class FinetopTrainerCallback(TrainerCallback):
         control: read control.json (default True).
         control_interval: seconds between control.json checks at step starts.
         hold_norm_stats: keep frozen BatchNorm-like layers in eval mode (default True).
+        target: what you expect the run to reach, for the diagnosis (avoidable bias): an
+            accuracy (``0.9``) or ``{"accuracy": 0.9}`` / ``{"loss": 0.3}``; written into the run
+            line's ``hparams["target"]``.
     """
 
-    def __init__(self, run_dir=None, hparams=None, control=True, batch_interval=0.1,
-                 control_interval=0.5, hold_norm_stats=True):
+    def __init__(self, run_dir: Optional[str] = None, hparams: Optional[dict] = None,
+                 control: bool = True, batch_interval: float = 0.1,
+                 control_interval: float = 0.5, hold_norm_stats: bool = True,
+                 target: Any = None) -> None:
+        self.target = target_hparam(target)  # a bad target raises before anything is written
         self.log = open_log(run_dir, batch_interval=batch_interval)  # global rank 0 only
         self.run_dir = self.log.dir
         self.steering = Steering(self.log, control, hold_norm_stats)
@@ -193,6 +209,8 @@ class FinetopTrainerCallback(TrainerCallback):
                     "restore_best_weights": bool(args.load_best_model_at_end),
                 }
         h.update(self.extra_hparams)
+        if self.target is not None:
+            h["target"] = self.target
         return h
 
     def _task(self):
@@ -228,10 +246,11 @@ class FinetopTrainerCallback(TrainerCallback):
             return to_number(self.optimizer.param_groups[0].get("lr"))
         return None
 
-    def _apply_control(self, control, poll=True):
+    def _apply_control(self, control, state, poll: bool = True, epoch_end: bool = False) -> None:
         if self.steering.model is None:
             return
-        if self.steering.sync(poll, "stopping at the end of this step as asked"):
+        if self.steering.sync(poll, "stopping at the end of this step as asked", epoch=self._epoch,
+                              step=state.global_step, epoch_end=epoch_end):
             control.should_training_stop = True
 
     # -- Trainer hooks -------------------------------------------------------------------------
@@ -261,11 +280,11 @@ class FinetopTrainerCallback(TrainerCallback):
         self._grab(kwargs)
         self._flush_epoch()
         now = time.monotonic()
-        due = now - self._last_control >= self.control_interval
+        due = now - self._last_control >= self.control_interval or self.steering.control_changed()
         if due:
             self._last_control = now
         if due or self.steering.distributed:  # every rank meets rank 0 at every step
-            self._apply_control(control, poll=due)
+            self._apply_control(control, state, poll=due)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
@@ -290,7 +309,7 @@ class FinetopTrainerCallback(TrainerCallback):
         self._pending_epoch = (self._epoch, now - self._epoch_start, state.global_step)
         self._epoch_start = now
         control.should_log = True  # so the epoch's last training steps reach on_log
-        self._apply_control(control)
+        self._apply_control(control, state, epoch_end=True)  # a plan's due step is taken here
 
     def on_train_end(self, args, state, control, **kwargs):
         self._flush_epoch()
