@@ -25,8 +25,9 @@ own parameters), ``trainable_params`` the ones with ``requires_grad``, ``learnab
 ``stats_frozen: true`` on a frozen norm layer whose running statistics finetop holds fixed.
 Buffers (BatchNorm's running mean/var) are not parameters and are not counted.
 
-What a toggle does (applied between steps — in ``batch()``, checked at most every
-``control_interval`` seconds, ``epoch()`` and ``step()``):
+What a toggle does (applied between steps — in ``batch()`` as soon as control.json changed, an
+``lstat`` per call, and at least every ``control_interval`` seconds; in ``epoch()`` and
+``step()``):
 
 - ``requires_grad_`` on that module's own parameters (or on a whole sub-tree when the name is a
   container such as ``features``); gradients of newly frozen parameters are cleared.
@@ -42,12 +43,22 @@ What a toggle does (applied between steps — in ``batch()``, checked at most ev
   way, e.g. for a scheduler of another library with per-group lists of these names); schedulers of
   torch and transformers bound to the optimizer are also found by themselves when a group is
   added (a scan of live objects, only at that moment).
+- ``unfreeze_lr_factor`` / a plan's ``lr_factor``: the newly unfrozen parameters train in a group
+  of their own at the head's (first group's) rate × factor, the schedulers' entries for it being
+  the head's × factor, so it stays at that fraction of the head at every step.
 - BatchNorm (and every norm layer with running statistics): a frozen one is held in eval mode, as
   Keras does for a non-trainable BatchNormalization: it normalizes with its running statistics and
   does not update them, across ``model.train()`` calls (a forward pre-hook), until it is unfrozen.
   ``hold_norm_stats=False`` turns this off (BatchNorm then keeps updating its statistics while its
   weights are frozen, PyTorch's default). Norm layers without parameters (``affine=False``) are
   never frozen by finetop.
+
+``learning_rate`` sets every param group's rate at the next batch boundary and scales what the
+schedulers compute rates from, so they go on from it (``finetop.moves`` says which follow exactly
+and what the acknowledgement says when one cannot); a gradual-unfreezing ``plan`` takes its steps
+in ``epoch()``; ``apply_now`` needs nothing here (every change applies at the next batch). A
+revision applies whole or not at all. ``Tracker(..., target=0.9)`` writes what you expect the run
+to reach into ``hparams["target"]`` for the diagnosis.
 
 ``stop: true`` makes ``batch()``/``epoch()``/``should_stop`` return True; ``end()`` then says
 "stopped". Nothing in control.json can stop training otherwise: a malformed file, an unknown
@@ -992,7 +1003,8 @@ class Tracker:
         loss: the loss function (or its name), for the task shown in the dashboard.
         example_input: one input batch; a forward pass with it fills in the output shapes.
         control: read control.json (default True).
-        control_interval: seconds between control.json checks in ``batch()``.
+        control_interval: at most this many seconds between two reads of control.json in
+            ``batch()`` even when its ``lstat`` looks unchanged (a file system with coarse times).
         hold_norm_stats: keep frozen BatchNorm-like layers in eval mode (default True).
         sync_every: under several processes, meet rank 0's decision every N ``batch()`` calls
             (default 1; each meeting is one tiny broadcast, a host sync on GPUs with nccl).
