@@ -336,3 +336,14 @@ def test_target_goes_into_the_run_hparams_and_a_bad_one_is_refused(run_dir, tmp_
     for bad in ("high", {"acc": 0.9}, {"accuracy": float("nan")}, True, {"accuracy": -1}):
         with pytest.raises(ValueError, match="target"):
             Tracker(model, opt, run_dir=str(tmp_path / "bad"), target=bad)
+
+
+def test_a_step_due_after_the_last_epoch_is_not_taken(run_dir):
+    model = net()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    loop = Loop(run_dir, model, opt, writes={(0, 1): ctl(1, plan=plan_of("gu", [["c"], ["b"]]))},
+                hparams={"epochs": 2})
+    ev = loop.run(2)
+    msgs = [x["message"] for x in acks(ev)]
+    assert len(msgs) == 2 and msgs[1].startswith("plan gu: step 1/2: unfroze c at the end of epoch 1")
+    assert not model.b.weight.requires_grad and len(of_type(ev, "model")) == 2

@@ -196,9 +196,11 @@ class FinetopCallback(pl.Callback):
 
     def _sync(self, trainer, poll: bool, epoch_end: bool = False) -> None:
         self._attach(trainer, trainer.lightning_module)
+        last = epoch_end and (trainer.max_epochs or -1) > 0 \
+            and trainer.current_epoch + 1 >= trainer.max_epochs
         if self.steering.sync(poll, "stopping as asked (trainer.should_stop on every rank)",
                               self._shapes, epoch=trainer.current_epoch,
-                              step=trainer.global_step, epoch_end=epoch_end):
+                              step=trainer.global_step, epoch_end=epoch_end, last_epoch=last):
             trainer.should_stop = True
 
     # -- the end -------------------------------------------------------------------------------

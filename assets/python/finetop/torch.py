@@ -794,12 +794,14 @@ class Steering:
 
     def sync(self, poll: bool = True, stop_message: str = "stopping as asked",
              shapes: Optional[dict] = None, epoch: Optional[int] = None,
-             step: Optional[int] = None, epoch_end: bool = False) -> bool:
+             step: Optional[int] = None, epoch_end: bool = False,
+             last_epoch: bool = False) -> bool:
         """One safe point: global rank 0 polls control.json (when ``poll``), every rank receives
         its decision and applies it at this same step. ``epoch`` (0-based, in progress or just
         ended) and ``step`` (optimizer steps done) say where; ``epoch_end``: this is the boundary
-        after ``epoch``, where a plan's due step is taken. Every rank must call this at the same
-        points. Returns True when the run is asked to stop."""
+        after ``epoch``, where a plan's due step is taken (not after the training's last epoch,
+        ``last_epoch``: nothing would train it). Every rank must call this at the same points.
+        Returns True when the run is asked to stop."""
         if epoch is not None:
             self.epoch = int(epoch)
         if step is not None:
@@ -808,7 +810,7 @@ class Steering:
         if self.distributed:
             c = broadcast_decision(c)
         stop = self.handle(c, stop_message, shapes, epoch_end)
-        if epoch_end and not self.should_stop and self.plans.due(self.epoch):
+        if epoch_end and not last_epoch and not self.should_stop and self.plans.due(self.epoch):
             self.take_plan_step(shapes)
         return stop
 
@@ -1022,6 +1024,7 @@ class Tracker:
                  framework: str = "pytorch", scheduler: Any = None, hold_norm_stats: bool = True,
                  sync_every: int = 1, target: Any = None) -> None:
         target = target_hparam(target)  # a bad target raises before anything is written
+        self._epochs = to_number((hparams or {}).get("epochs"))
         if scheduler is not None and not isinstance(scheduler, (list, tuple)):
             scheduler = [scheduler]
         self.log = open_log(run_dir, batch_interval=batch_interval)
@@ -1140,7 +1143,8 @@ class Tracker:
         between ``backward()`` and ``optimizer.step()`` if you want this step unaffected). Under
         several processes every rank must call it at the same points. Returns ``should_stop``."""
         at_end = _epoch_end is not None
+        last = at_end and self._epochs is not None and _epoch_end + 1 >= self._epochs
         self.steering.sync(poll, "stopping as asked (the training loop sees tracker.should_stop)",
                            self._shapes, epoch=_epoch_end if at_end else self.current_epoch,
-                           step=self.global_step, epoch_end=at_end)
+                           step=self.global_step, epoch_end=at_end, last_epoch=last)
         return self.should_stop

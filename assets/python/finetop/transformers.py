@@ -249,8 +249,9 @@ class FinetopTrainerCallback(TrainerCallback):
     def _apply_control(self, control, state, poll: bool = True, epoch_end: bool = False) -> None:
         if self.steering.model is None:
             return
+        last = epoch_end and bool(state.max_steps) and state.global_step >= state.max_steps
         if self.steering.sync(poll, "stopping at the end of this step as asked", epoch=self._epoch,
-                              step=state.global_step, epoch_end=epoch_end):
+                              step=state.global_step, epoch_end=epoch_end, last_epoch=last):
             control.should_training_stop = True
 
     # -- Trainer hooks -------------------------------------------------------------------------
