@@ -129,7 +129,7 @@ class FinetopCallback(pl.Callback):
                 and all(wrapper is not w for w in self.steering.wrappers):
             self.steering.wrappers.append(wrapper)
 
-    def on_fit_start(self, trainer, pl_module):
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         if self.steering is None:
             self.setup(trainer, pl_module, "fit")
         self._attach(trainer, pl_module)
@@ -158,7 +158,8 @@ class FinetopCallback(pl.Callback):
         self._epoch_start = time.monotonic()
         self._loss_sum, self._loss_count = 0.0, 0
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         loss = to_number(loss.detach() if isinstance(loss, torch.Tensor) else loss)
         if loss is not None:
@@ -174,7 +175,7 @@ class FinetopCallback(pl.Callback):
         if due or self.steering.distributed:  # every rank meets rank 0 at every step
             self._sync(trainer, poll=due)
 
-    def on_train_epoch_end(self, trainer, pl_module):
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         totals = torch.tensor([self._loss_sum, float(self._loss_count)], dtype=torch.float64)
         if self.steering.distributed:
             d = torch.distributed
@@ -194,7 +195,7 @@ class FinetopCallback(pl.Callback):
                        step=trainer.global_step, time=time.monotonic() - self._epoch_start)
         self._sync(trainer, poll=True, epoch_end=True)  # a plan's due step is taken here
 
-    def _sync(self, trainer, poll: bool, epoch_end: bool = False) -> None:
+    def _sync(self, trainer: Any, poll: bool, epoch_end: bool = False) -> None:
         self._attach(trainer, trainer.lightning_module)
         last = epoch_end and (trainer.max_epochs or -1) > 0 \
             and trainer.current_epoch + 1 >= trainer.max_epochs

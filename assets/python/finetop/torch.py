@@ -205,7 +205,7 @@ def _rate_overrides(head: dict, factor: float) -> dict:
             if k in head and head[k] is not None}
 
 
-def ensure_optimizer_has(optimizer, params: list, no_decay: Optional[set] = None,
+def ensure_optimizer_has(optimizer: Optional[torch.optim.Optimizer], params: list, no_decay: Optional[set] = None,
                          lr_factor: Optional[float] = None) -> list:
     """Adds the parameters of ``params`` the optimizer doesn't hold as new param groups with the
     current settings of the first group. ``no_decay``: ids of parameters that get weight decay 0
@@ -266,7 +266,7 @@ def ensure_optimizer_has(optimizer, params: list, no_decay: Optional[set] = None
     return added
 
 
-def find_schedulers(optimizer) -> list:
+def find_schedulers(optimizer: Optional[torch.optim.Optimizer]) -> list:
     """The torch (and transformers) learning-rate schedulers alive in this process that are bound
     to ``optimizer`` (a scan of the garbage collector's objects: call it rarely)."""
     if optimizer is None or not _SCHEDULER_TYPES:
@@ -286,7 +286,7 @@ def find_schedulers(optimizer) -> list:
 _RATE_LISTS = ("base_lrs", "min_lrs", "max_lrs")
 
 
-def extend_schedulers(schedulers: list, optimizer, added: list) -> None:
+def extend_schedulers(schedulers: list, optimizer: torch.optim.Optimizer, added: list) -> None:
     """Gives every scheduler (and the schedulers inside ChainedScheduler/SequentialLR, or inside
     accelerate's wrapper) an entry for each param group in ``added`` ([(new index, template
     index)] or [(index, template, factor, new)] from ``ensure_optimizer_has``), copied from the
@@ -373,7 +373,7 @@ class NoTrainableLeft(ValueError):
                          "nothing changed, training goes on")
 
 
-def check_trainable(model, desired: dict) -> list:
+def check_trainable(model: torch.nn.Module, desired: dict) -> list:
     """The (parameter, flag) flips ``desired`` {name: bool} asks for, without changing anything.
     Raises UnknownLayers (a KeyError) listing unknown names, NoTrainableLeft when nothing would
     train. A name listed in the model line means that module's own parameters; any other
@@ -396,7 +396,8 @@ def check_trainable(model, desired: dict) -> list:
     return flips
 
 
-def apply_trainable(model, desired: dict, optimizer=None, schedulers: Optional[list] = None,
+def apply_trainable(model: torch.nn.Module, desired: dict,
+                    optimizer: Optional[torch.optim.Optimizer] = None, schedulers: Optional[list] = None,
                     no_decay: Any = None, norm_stats: Optional["NormStats"] = None,
                     lr_factor: Optional[float] = None) -> list:
     """Sets ``requires_grad`` from ``desired`` {name: bool}; returns the names whose state changed.
@@ -426,7 +427,8 @@ def apply_trainable(model, desired: dict, optimizer=None, schedulers: Optional[l
             if [p.requires_grad for p in _own_params(m)] != before[name]]
 
 
-def _all_schedulers(optimizer, schedulers: Optional[list]) -> list:
+def _all_schedulers(optimizer: Optional[torch.optim.Optimizer],
+                    schedulers: Optional[list]) -> list:
     """``schedulers`` and those found bound to the optimizer (a scan of live objects)."""
     found = list(schedulers or [])
     found += [s for s in find_schedulers(optimizer) if all(s is not f for f in found)]
@@ -531,7 +533,7 @@ def _collective_device(d):
     return torch.device("cpu")
 
 
-def broadcast_decision(value):
+def broadcast_decision(value: Any) -> Any:
     """Rank 0's poll result (None, a ControlFile or a ControlError) on every rank, as a Decision
     or a ControlError, through the job's own process group: a one-number broadcast on every call,
     the decision itself only when there is one. Every rank must call this at the same point of
@@ -757,7 +759,9 @@ class Steering:
         d = _dist()
         return d is not None and d.get_world_size() > 1
 
-    def attach(self, model=None, optimizer=None, schedulers: Optional[list] = None) -> None:
+    def attach(self, model: Optional[torch.nn.Module] = None,
+               optimizer: Optional[torch.optim.Optimizer] = None,
+               schedulers: Optional[list] = None) -> None:
         if model is not None:
             if isinstance(model, torch.nn.parallel.DistributedDataParallel) \
                     and all(model is not w for w in self.wrappers):
@@ -814,7 +818,7 @@ class Steering:
             self.take_plan_step(shapes)
         return stop
 
-    def poll(self):
+    def poll(self) -> Any:
         """The next control.json revision (a ControlFile or ControlError), or None."""
         if self.control is None:
             return None
@@ -831,7 +835,7 @@ class Steering:
         return ("from epoch %d" % (self.epoch + 2) if epoch_end
                 else "from step %d (the next batch)" % (self.step + 1))
 
-    def handle(self, c, stop_message: str = "stopping as asked", shapes: Optional[dict] = None,
+    def handle(self, c: Any, stop_message: str = "stopping as asked", shapes: Optional[dict] = None,
                epoch_end: bool = False) -> bool:
         """Applies one poll result, whole or not at all, and acknowledges it. Returns True when it
         asks to stop."""
@@ -1018,7 +1022,8 @@ class Tracker:
     at least every ``control_interval`` s: a new revision applies at the next batch boundary.
     """
 
-    def __init__(self, model, optimizer=None, run_dir: Optional[str] = None,
+    def __init__(self, model: torch.nn.Module, optimizer: Optional[torch.optim.Optimizer] = None,
+                 run_dir: Optional[str] = None,
                  hparams: Optional[dict] = None, loss: Any = None, example_input: Any = None,
                  control: bool = True, batch_interval: float = 0.1, control_interval: float = 0.5,
                  framework: str = "pytorch", scheduler: Any = None, hold_norm_stats: bool = True,

@@ -185,7 +185,7 @@ class FinetopTrainerCallback(TrainerCallback):
     def write_model(self):
         self.steering.write_model()
 
-    def _hparams(self, args):
+    def _hparams(self, args: Any) -> dict:
         h = {
             "optimizer": str(getattr(args.optim, "value", args.optim)),
             "learning_rate": args.learning_rate,
@@ -246,7 +246,8 @@ class FinetopTrainerCallback(TrainerCallback):
             return to_number(self.optimizer.param_groups[0].get("lr"))
         return None
 
-    def _apply_control(self, control, state, poll: bool = True, epoch_end: bool = False) -> None:
+    def _apply_control(self, control: Any, state: Any, poll: bool = True,
+                       epoch_end: bool = False) -> None:
         if self.steering.model is None:
             return
         last = epoch_end and bool(state.max_steps) and state.global_step >= state.max_steps
@@ -277,7 +278,7 @@ class FinetopTrainerCallback(TrainerCallback):
         self._flush_epoch()
         self._epoch = max(0, int(math.floor((state.epoch or 0) + 1e-6)))
 
-    def on_step_begin(self, args, state, control, **kwargs):
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._grab(kwargs)
         self._flush_epoch()
         now = time.monotonic()
@@ -304,7 +305,7 @@ class FinetopTrainerCallback(TrainerCallback):
         self._last_eval = _val_metrics(metrics)
         self._flush_epoch()
 
-    def on_epoch_end(self, args, state, control, **kwargs):
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._grab(kwargs)
         now = time.monotonic()
         self._pending_epoch = (self._epoch, now - self._epoch_start, state.global_step)
