@@ -95,7 +95,7 @@ def test_learning_rate_applies_at_the_next_batch_and_the_epoch_line_reports_it(r
     assert all(loop.used[s][0] == pytest.approx(1e-3) for s in range(8, 13))
     (ack,) = acks(ev)
     assert ack["status"] == "applied" and ack["changed"] == []
-    assert "learning rate 0.1 -> 0.001" in ack["message"] and "from step 8 (the next batch)" in \
+    assert "learning rate 0.1 -> 0.001 for the param group from step 8 (the next batch)" in \
         ack["message"], ack["message"]
     epochs = of_type(ev, "epoch")
     assert [e["metrics"]["learning_rate"] for e in epochs] == pytest.approx([0.1, 1e-3, 1e-3])

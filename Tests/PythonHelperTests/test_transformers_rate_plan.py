@@ -114,8 +114,8 @@ def test_learning_rate_applies_before_the_next_step_and_the_epoch_line_reports_i
     assert [used[s][0] for s in range(1, 7)] == [5e-3] * 6
     assert all(used[s] == [1e-3, 1e-3] for s in range(7, 13)), used
     (ack,) = of_type(ev, "control")
-    assert ack["status"] == "applied" and "learning rate 0.005 -> 0.001 for all 2 param groups" \
-        in ack["message"] and "from step 7 (the next batch)" in ack["message"], ack["message"]
+    assert ack["status"] == "applied" and "learning rate 0.005 -> 0.001 for all 2 param groups " \
+        "from step 7 (the next batch)" in ack["message"], ack["message"]
     assert "LambdaLR follows" in ack["message"], ack["message"]
     epochs = of_type(ev, "epoch")
     assert [e["metrics"]["learning_rate"] for e in epochs] == pytest.approx([5e-3, 1e-3, 1e-3])

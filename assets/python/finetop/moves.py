@@ -100,10 +100,12 @@ def _is_torch_scheduler(s: Any) -> bool:
     return type(s).__module__.startswith("torch.optim")
 
 
-def set_learning_rate(optimizer: Any, schedulers: Iterable[Any], rate: float) -> str:
+def set_learning_rate(optimizer: Any, schedulers: Iterable[Any], rate: float,
+                      where: str = "") -> str:
     """Sets every param group's rate to ``rate`` and scales what the schedulers compute rates
     from by the same factor per group (module docstring). Returns what happened, for the
-    acknowledgement: the old head rate, how many groups, how each scheduler follows."""
+    acknowledgement: the old head rate, how many groups, ``where`` (e.g. "from step 8"), how
+    each scheduler follows."""
     groups = optimizer.param_groups
     old = [_num(g["lr"]) for g in groups]
     scales: list = []
@@ -162,6 +164,8 @@ def set_learning_rate(optimizer: Any, schedulers: Iterable[Any], rate: float) ->
         "the param group" if len(groups) == 1 else "all %d param groups" % len(groups))
     if len(set(old)) > 1:
         text += " (their own rates %s replaced)" % ", ".join(rate_text(o) for o in old[1:])
+    if where:
+        text += " " + where
     if zero_groups and flat:
         text += ("; param group%s %s %s at rate 0 (the start of a warm-up): the schedule's base "
                  "rate becomes %s" % ("s" if len(zero_groups) > 1 else "",

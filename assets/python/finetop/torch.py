@@ -893,8 +893,7 @@ class Steering:
         where = self._where(epoch_end)
         try:
             if rate is not None:
-                notes.append(_moves.set_learning_rate(self.optimizer, schedulers, rate)
-                             + "; applied " + where)
+                notes.append(_moves.set_learning_rate(self.optimizer, schedulers, rate, where))
             groups = len(self.optimizer.param_groups) if self.optimizer is not None else 0
             changed = apply_trainable(self.model, c.trainable, self.optimizer, schedulers,
                                       self.no_decay, self.norm_stats, lr_factor=factor)
@@ -925,8 +924,8 @@ class Steering:
             notes.append(self._factor_note(factor, groups))
         notes.append(self.plans.update(plan, self.plans.action(plan), c.revision, self.epoch))
         if getattr(c, "apply_now", False) and (changed or rate is not None):
-            notes.append("apply_now: nothing to wait for, PyTorch applies a change between two "
-                         "steps (%s); the epoch is not cut short" % where)
+            notes.append("apply_now: nothing to wait for, PyTorch applies every change between "
+                         "two steps; the epoch is not cut short")
         if getattr(c, "note", None):
             notes.append(c.note)
         notes = [n for n in notes if n]
