@@ -399,13 +399,14 @@ def check_trainable(model: torch.nn.Module, desired: dict) -> list:
 def apply_trainable(model: torch.nn.Module, desired: dict,
                     optimizer: Optional[torch.optim.Optimizer] = None, schedulers: Optional[list] = None,
                     no_decay: Any = None, norm_stats: Optional["NormStats"] = None,
-                    lr_factor: Optional[float] = None) -> list:
+                    lr_factor: Optional[float] = None, scan: bool = True) -> list:
     """Sets ``requires_grad`` from ``desired`` {name: bool}; returns the names whose state changed.
     Raises as ``check_trainable`` does (nothing changed then). Newly unfrozen parameters the
     optimizer lacks are added (``ensure_optimizer_has``; with ``lr_factor`` they train at the
     head's rate × ``lr_factor`` in a group of their own) and ``schedulers`` (default: those found
-    bound to the optimizer) extended; ``norm_stats`` (a NormStats) holds or releases norm layers.
-    ``no_decay``: a callable giving the ids of parameters exempt from weight decay."""
+    bound to the optimizer, unless ``scan`` is False) extended; ``norm_stats`` (a NormStats) holds
+    or releases norm layers. ``no_decay``: a callable giving the ids of parameters exempt from
+    weight decay."""
     flips = check_trainable(model, desired)
     rows = dict(module_rows(model))
     before = {name: [p.requires_grad for p in _own_params(m)] for name, m in rows.items()}
@@ -420,7 +421,8 @@ def apply_trainable(model: torch.nn.Module, desired: dict,
         added = ensure_optimizer_has(optimizer, unfrozen,
                                      no_decay() if callable(no_decay) else no_decay, lr_factor)
         if added:
-            extend_schedulers(_all_schedulers(optimizer, schedulers), optimizer, added)
+            extend_schedulers(_all_schedulers(optimizer, schedulers) if scan else
+                              list(schedulers or []), optimizer, added)
     if norm_stats is not None:
         norm_stats.sync(model)
     return [name for name, m in rows.items()
@@ -753,6 +755,7 @@ class Steering:
         self.step = 0   # optimizer steps done
         self._last_failure = None
         self._control_seen = None  # what lstat last said of control.json
+        self._found = None  # (optimizer, schedulers found bound to it by the one scan)
 
     @property
     def distributed(self) -> bool:
@@ -775,6 +778,17 @@ class Steering:
 
     def layers(self, shapes: Optional[dict] = None) -> list:
         return model_layers(self.model, shapes, self.norm_stats.held)
+
+    def known_schedulers(self) -> list:
+        """The schedulers given or attached, and those found bound to the optimizer by a scan of
+        live objects — made once per optimizer (it takes ~0.1-1 s in a process holding
+        transformers), at the first revision that needs it: schedulers are made before training."""
+        if self.optimizer is None:
+            return list(self.schedulers)
+        if self._found is None or self._found[0] is not self.optimizer:
+            self._found = (self.optimizer, find_schedulers(self.optimizer))
+        return self.schedulers + [s for s in self._found[1]
+                                  if all(s is not t for t in self.schedulers)]
 
     def write_model(self, shapes: Optional[dict] = None) -> None:
         self.revision += 1
@@ -885,9 +899,7 @@ class Steering:
             self.log.control(c.revision, "rejected", [], "refused: %s" % e)
             return False
         flags = [(p, p.requires_grad) for p in self.model.parameters()]
-        schedulers = _all_schedulers(self.optimizer, self.schedulers) \
-            if self.optimizer is not None and (rate is not None or factor is not None) \
-            else self.schedulers
+        schedulers = self.known_schedulers()
         saved = _moves.RateSnapshot(self.optimizer, schedulers)
         notes = []
         where = self._where(epoch_end)
@@ -896,7 +908,7 @@ class Steering:
                 notes.append(_moves.set_learning_rate(self.optimizer, schedulers, rate, where))
             groups = len(self.optimizer.param_groups) if self.optimizer is not None else 0
             changed = apply_trainable(self.model, c.trainable, self.optimizer, schedulers,
-                                      self.no_decay, self.norm_stats, lr_factor=factor)
+                                      self.no_decay, self.norm_stats, lr_factor=factor, scan=False)
             if changed and self.distributed:
                 for w in wrappers:
                     rewrap_ddp(w)
@@ -952,8 +964,7 @@ class Steering:
         n = len(plan.groups)
         group = plan.groups[i]
         flags = [(q, q.requires_grad) for q in self.model.parameters()]
-        schedulers = _all_schedulers(self.optimizer, self.schedulers) \
-            if self.optimizer is not None else self.schedulers
+        schedulers = self.known_schedulers()
         saved = _moves.RateSnapshot(self.optimizer, schedulers)
         groups = len(self.optimizer.param_groups) if self.optimizer is not None else 0
         wrappers = self.wrappers
@@ -962,7 +973,7 @@ class Steering:
         try:
             changed = apply_trainable(self.model, {name: True for name in group}, self.optimizer,
                                       schedulers, self.no_decay, self.norm_stats,
-                                      lr_factor=plan.lr_factor)
+                                      lr_factor=plan.lr_factor, scan=False)
             if changed and self.distributed:
                 for w in wrappers:
                     rewrap_ddp(w)
