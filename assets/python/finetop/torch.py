@@ -76,6 +76,7 @@ import time
 
 import torch
 
+from ._torch_stats import EpochStats
 from .control import ControlError, ControlReader
 from .runlog import RunLog, to_number
 
@@ -621,6 +622,7 @@ class Steering:
         self.stop_revision = None
         self._last_failure = None
         self._unsupported_seen = {}  # field -> value of the last revision that carried it
+        self.layer_stats = EpochStats(self)  # begin()/end(epoch) around every epoch (issue 15)
 
     @property
     def distributed(self):
@@ -645,6 +647,7 @@ class Steering:
     def write_model(self, shapes=None):
         self.revision += 1
         self.log.model(self.revision, self.layers(shapes))
+        self.layer_stats.toggled()  # a layer unfrozen within the epoch: its start values, exact
 
     def sync(self, poll=True, stop_message="stopping as asked", shapes=None):
         """One safe point: global rank 0 polls control.json (when ``poll``), every rank receives
@@ -802,6 +805,7 @@ class Tracker:
                      hparams=hparams_of(self.model, optimizer, **(hparams or {})),
                      world_size=len(ranks), ranks=ranks)
         self.write_model()
+        self.steering.layer_stats.begin()
 
     @property
     def should_stop(self):
@@ -851,9 +855,11 @@ class Tracker:
             metrics["learning_rate"] = self.optimizer.param_groups[0].get("lr")
         elapsed = time if time is not None else _time.monotonic() - self._epoch_start
         self.log.epoch(e, loss, val_loss, metrics, step=self.global_step, time=elapsed)
+        self.steering.layer_stats.end(e)  # before a toggle: the line is read with this model line
         self.current_epoch = e + 1
         self._epoch_start = _time.monotonic()
         self.step()
+        self.steering.layer_stats.begin()
         return self.should_stop
 
     def end(self, reason=None, message=None):
