@@ -14,8 +14,10 @@ How, and what it costs:
   half what Adam's two moments take). A frozen parameter is not copied: it keeps a CRC32
   fingerprint of its bytes and its norm (no memory). Its fingerprint at an epoch's end is its
   start fingerprint for the next epoch, so a frozen base costs one CRC pass per epoch.
-- At the end, per tensor, ‖w_end − w_start‖² (in chunks through one reusable scratch buffer, on
-  the tensor's own device) and ‖w_start‖²; a row's ratio is the square root of its tensors' sums.
+- At the end, per tensor, ‖w_end − w_start‖² (in chunks of 4 M elements, written into the CPU
+  snapshot itself, which the next beginning copies again; on a GPU through one reusable scratch
+  chunk on the tensor's device) and ‖w_start‖²; a row's ratio is the square root of the ratio of
+  its tensors' sums (a tensor tied into two rows counts in both).
   A tensor whose bytes are unchanged contributes exactly 0 (0.0 when the whole row is unchanged).
 - A layer unfrozen during the epoch (a toggle applied by ``batch()``/a step hook): its tensors
   are still bitwise their epoch-start values (the fingerprint proves it), so they are copied at
@@ -24,6 +26,9 @@ How, and what it costs:
   (‖w_end‖ − ‖w_start‖)² for that epoch; it is copied from the next epoch on.
 - Under several processes (DDP) only global rank 0 measures and writes: the replicas are
   identical. Nothing is collective.
+  A sharded model: a DTensor parameter (FSDP2) is measured on rank 0's shard (a sample of the
+  row); a parameter with no elements here (DeepSpeed ZeRO-3 outside its forward) is left out, and
+  a row with nothing left is omitted.
 - No ``grad_norm``: a per-layer gradient norm over the epoch needs a hook at every step, and the
   one left after the last step is one batch's (HF's Trainer even clears it).
 
@@ -51,8 +56,8 @@ def _rows(model):
     for name, m in module_rows(model):
         mine = []
         for attr, t in list(m.named_parameters(recurse=False)) + list(m.named_buffers(recurse=False)):
-            if t is None or not t.is_floating_point():
-                continue
+            if t is None or not t.is_floating_point() or t.numel() == 0:
+                continue  # numel 0: a parameter DeepSpeed ZeRO-3 gathers only for its forward
             key = keys.setdefault(id(t), name + "." + attr)
             if all(key != k for k, _ in mine):
                 mine.append((key, t))
@@ -63,6 +68,8 @@ def _rows(model):
 
 def _flat(t):
     t = t.detach()
+    if hasattr(t, "to_local"):  # a DTensor (FSDP2): this rank's shard
+        t = t.to_local()
     return (t if t.is_contiguous() else t.contiguous()).view(-1)
 
 
