@@ -167,7 +167,10 @@ def test_held_batchnorm_stays_zero_and_unheld_statistics_show(run_dir, tmp_path)
         train(model, opt, tracker, 2)
         model_line = of_type(read_events(str(d)), "model")[0]["layers"]
         assert bool(model_line[1].get("stats_frozen")) is hold
-        for e, ratios in stats(str(d)).items():
+        got = stats(str(d))
+        assert sorted(got) == [0, 1]
+        for e, ratios in got.items():
+            assert ratios["3"] > 0, (e, ratios)
             if expect_zero:
                 assert ratios["1"] == 0.0, (e, ratios)
             else:  # frozen weights, but PyTorch updates its running statistics: it moved
