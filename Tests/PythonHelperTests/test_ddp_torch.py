@@ -108,6 +108,20 @@ def test_torchrun_two_ranks_unfreeze_then_freeze(tmp_path):
     rows = {r["name"]: r for r in models[-1]["layers"]}
     assert rows["base.3"]["trainable"] and not rows["head.1"]["trainable"]
     assert not rows["base.4"].get("stats_frozen") and rows["base.1"].get("stats_frozen")
+    # layer_stats (issue 15): rank 0 alone writes one line per epoch; a layer reads 0 over the
+    # epochs that ended before its unfreeze was acknowledged and those that began after its freeze.
+    assert [s["epoch"] for s in of_type(ev, "layer_stats")] == list(range(epochs))
+    stats, acked_in = {}, {}  # revision -> the epoch during (or at the start of) which it applied
+    for e in ev:
+        if e["type"] == "layer_stats":
+            stats[e["epoch"]] = e["update_ratio"]
+        elif e["type"] == "control":
+            acked_in[e["revision"]] = len(stats)
+    assert acked_in[2] < epochs - 1, "no epoch began after the freeze"
+    for k, r in stats.items():
+        assert r["base.0"] == 0.0 and r["base.1"] == 0.0 and r["base.7"] > 0, (k, r)
+        assert (r["base.3"] == 0.0) if k < acked_in[1] else (r["base.3"] > 0 or k == acked_in[1]), (k, r)
+        assert (r["head.1"] > 0) if k < acked_in[2] else (r["head.1"] == 0.0 or k == acked_in[2]), (k, r)
 
 
 def test_torchrun_two_ranks_stop_ends_every_rank_at_the_same_step(tmp_path):

@@ -157,6 +157,7 @@ class FinetopCallback(pl.Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         self._epoch_start = time.monotonic()
         self._loss_sum, self._loss_count = 0.0, 0
+        self.steering.layer_stats.begin()
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -193,6 +194,7 @@ class FinetopCallback(pl.Callback):
             metrics.setdefault("learning_rate", self.steering.optimizer.param_groups[0].get("lr"))
         self.log.epoch(trainer.current_epoch, loss, metrics.pop("val_loss", None), metrics,
                        step=trainer.global_step, time=time.monotonic() - self._epoch_start)
+        self.steering.layer_stats.end(trainer.current_epoch)  # before a toggle at this epoch end
         self._sync(trainer, poll=True, epoch_end=True)  # a plan's due step is taken here
 
     def _sync(self, trainer: Any, poll: bool, epoch_end: bool = False) -> None:

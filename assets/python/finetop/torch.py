@@ -91,6 +91,7 @@ from typing import Any, Optional
 import torch
 
 from . import moves as _moves
+from ._torch_stats import EpochStats
 from .control import ControlError, ControlFile, ControlReader, Plan
 from .runlog import RunLog, to_number
 
@@ -756,6 +757,7 @@ class Steering:
         self._last_failure = None
         self._control_seen = None  # what lstat last said of control.json
         self._found = None  # (optimizer, schedulers found bound to it by the one scan)
+        self.layer_stats = EpochStats(self)  # begin()/end(epoch) around every epoch (issue 15)
 
     @property
     def distributed(self) -> bool:
@@ -793,6 +795,7 @@ class Steering:
     def write_model(self, shapes: Optional[dict] = None) -> None:
         self.revision += 1
         self.log.model(self.revision, self.layers(shapes))
+        self.layer_stats.toggled()  # a layer unfrozen within the epoch: its start values, exact
 
     def control_changed(self) -> bool:
         """Whether control.json looks different from the last look (an ``lstat``: a few
@@ -1071,6 +1074,7 @@ class Tracker:
         self.log.run(framework, torch.__version__, task=_task(self.model, loss), hparams=h,
                      world_size=len(ranks), ranks=ranks)
         self.write_model()
+        self.steering.layer_stats.begin()
 
     @property
     def should_stop(self):
@@ -1123,9 +1127,11 @@ class Tracker:
             metrics["learning_rate"] = self.optimizer.param_groups[0].get("lr")
         elapsed = time if time is not None else _time.monotonic() - self._epoch_start
         self.log.epoch(e, loss, val_loss, metrics, step=self.global_step, time=elapsed)
+        self.steering.layer_stats.end(e)  # before a toggle: the line is read with this model line
         self.current_epoch = e + 1
         self._epoch_start = _time.monotonic()
         self.step(_epoch_end=e)  # a plan's due step is taken here
+        self.steering.layer_stats.begin()
         return self.should_stop
 
     def end(self, reason=None, message=None):

@@ -277,6 +277,7 @@ class FinetopTrainerCallback(TrainerCallback):
     def on_epoch_begin(self, args, state, control, **kwargs):
         self._flush_epoch()
         self._epoch = max(0, int(math.floor((state.epoch or 0) + 1e-6)))
+        self.steering.layer_stats.begin()
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._grab(kwargs)
@@ -310,6 +311,7 @@ class FinetopTrainerCallback(TrainerCallback):
         now = time.monotonic()
         self._pending_epoch = (self._epoch, now - self._epoch_start, state.global_step)
         self._epoch_start = now
+        self.steering.layer_stats.end(self._epoch)  # now, before a toggle at this epoch end
         control.should_log = True  # so the epoch's last training steps reach on_log
         self._apply_control(control, state, epoch_end=True)  # a plan's due step is taken here
 
