@@ -19,8 +19,9 @@ No download: everything comes from scikit-learn's bundled digits (8x8 images).
    0.9 and validation loss reaches its best: finetop says FIT.
 4. Keep training: with 100 examples and no regularization the whole network soon learns them by
    heart; training loss goes to ~0 while validation loss turns up and validation accuracy stays
-   about 0.1 below. finetop says OVERFITTING (about 10-15 epochs after the toggle) and suggests
-   early stopping — the tutorial's EarlyStopping(restore_best_weights=True); try --early-stopping 3.
+   about 0.08 below. Once the rise is clearly beyond the curve's noise (15-30 epochs after the
+   toggle) finetop says OVERFITTING and suggests early stopping — the tutorial's
+   EarlyStopping(restore_best_weights=True); try --early-stopping 3.
 
 Without a dashboard the same toggle is one line in the run directory's control.json:
     {"version": 1, "revision": 1, "trainable": {"digits_base": true}}
