@@ -82,7 +82,9 @@ public struct Layout: Sendable, Equatable {
 
     /// - Parameter tableWants: the columns the layer table needs to show every name and class whole;
     ///   the left pane grows to it on a wide screen, leaving the chart `chartMinWidth`.
-    public init(width: Int, height: Int, tableWants: Int = 0) {
+    /// - Parameter totalsHeight: rows of the totals pane (`TotalsView.rows`: more once a Keras
+    ///   job reports its optimizer's params).
+    public init(width: Int, height: Int, tableWants: Int = 0, totalsHeight: Int = Layout.totalsRows) {
         self.width = width
         self.height = height
         let inner = Rect(x: 1, y: 1, width: width - 2, height: height - 2)
@@ -97,7 +99,7 @@ public struct Layout: Sendable, Equatable {
         left = panes[0]
         right = panes[1]
         dividerX = left.maxX
-        let leftParts = left.split(.vertical, [.fill, .length(Self.totalsRows)], spacing: 1)
+        let leftParts = left.split(.vertical, [.fill, .length(totalsHeight)], spacing: 1)
         table = leftParts[0]
         totals = leftParts[1]
         leftDividerY = table.maxY
@@ -107,6 +109,13 @@ public struct Layout: Sendable, Equatable {
         diagnosis = rightParts[1]
         rightDividerY = chart.maxY
         bottomBar = Rect(x: 2, y: height - 1, width: width - 4, height: 1)
+    }
+
+    /// The layout for a state: its screen, its table's wanted width and its totals' rows (render
+    /// and reducer must agree on the table's height, so both take it from here).
+    init(for s: AppState) {
+        self.init(width: s.width, height: s.height, tableWants: LayerTableView.wantedWidth(s.layerWidths),
+                  totalsHeight: TotalsView.rows(s, screenHeight: s.height))
     }
 
     /// Layer rows visible at once (the table's first row is its column header).

@@ -164,7 +164,7 @@ private func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
 
 /// Carries out what a key binding asks; `KeyBindings.all` says which key triggers which action.
 private func perform(_ action: Action, _ s: inout AppState) -> [Effect] {
-    let page = Layout(width: s.width, height: s.height).tableRows
+    let page = Layout(for: s).tableRows
     switch action {
     case .quit: return quit(&s)
     case .interrupt: return interrupt(&s)
@@ -260,7 +260,7 @@ func moveCursor(_ s: inout AppState, to i: Int) {
 }
 
 func keepCursorVisible(_ s: inout AppState) {
-    let rows = Layout(width: s.width, height: s.height).tableRows
+    let rows = Layout(for: s).tableRows
     if s.cursor < s.scroll { s.scroll = s.cursor }
     if s.cursor >= s.scroll + rows { s.scroll = s.cursor - rows + 1 }
     s.scroll = max(0, min(s.scroll, max(0, s.layers.count - rows)))

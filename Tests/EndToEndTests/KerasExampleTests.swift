@@ -1,14 +1,16 @@
 import Foundation
 import Testing
+import FinetopCore
 
 /// `finetop init keras` writes an example that tells the tutorial's story for real (Keras 3, JAX,
 /// CPU, no download): a base pre-trained in the script, frozen → finetop says underfitting once the
 /// head has plateaued; the toggle its docstring names, written to control.json as the dashboard
-/// would → fit. (The third act, overfitting, comes later than these 30 epochs with the noise-aware
-/// diagnosis: the unfreeze's jump counts in the curve's noise; not asserted here.)
+/// writes it (`ControlFile.update` with the dashboard's consistent change) → fit; training on →
+/// the few fine-tuning examples are learned by heart and finetop says overfitting. The per-epoch
+/// history of `finetop diagnose --json` must hold the three, in that order (issue 16 item 5).
 @Suite struct KerasExampleTests {
     @Test(.enabled(if: !PythonHelperTests.skipped, "FINETOP_SKIP_PYTHON=1: real-Keras tests skipped"),
-          .timeLimit(.minutes(10)))
+          .timeLimit(.minutes(20)))
     func exampleGoesFromUnderfittingThroughFitToOverfitting() throws {
         let python = PythonHelperTests.python
         guard FileManager.default.isExecutableFile(atPath: python) else {
@@ -24,11 +26,12 @@ import Testing
         // The docstring names the toggle; this test makes exactly that one.
         let toggle = #"{"version": 1, "revision": 1, "trainable": {"digits_base": true}}"#
         #expect(text.contains(toggle))
+        #expect(text.contains("cursor on the `digits_base` row and press space"))
 
         let run = dir + "/run"
         let job = Process()
         job.executableURL = URL(fileURLWithPath: python)
-        job.arguments = [script, "--epochs", "30", "--epoch-seconds", "0.25"]
+        job.arguments = [script, "--epochs", "60", "--epoch-seconds", "0.25"]
         var env = ProcessInfo.processInfo.environment
         env["FINETOP_RUN_DIR"] = run
         env["JAX_PLATFORMS"] = "cpu"
@@ -36,19 +39,25 @@ import Testing
         FileManager.default.createFile(atPath: dir + "/output.txt", contents: nil)
         job.standardOutput = FileHandle(forWritingAtPath: dir + "/output.txt")
         job.standardError = job.standardOutput
+        let started = Date()
         try job.run()
         defer { if job.isRunning { job.terminate() } }
 
         // Poll the diagnosis as the dashboard would; toggle once it says underfitting.
         var toggled = false
-        let deadline = Date().addingTimeInterval(480)
+        var toggledAt: TimeInterval = 0
+        let deadline = Date().addingTimeInterval(900)
         while job.isRunning && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.3)
             if !toggled, FileManager.default.fileExists(atPath: run + "/events.jsonl"),
                try Self.diagnosis(run)?["label"] as? String == "underfitting" {
-                try Data((toggle + "\n").utf8).write(to: URL(fileURLWithPath: run + "/control.json.tmp"))
-                try FileManager.default.moveItem(atPath: run + "/control.json.tmp", toPath: run + "/control.json")
+                // Space on the digits_base row, as the dashboard writes it.
+                let model = try RunLoader.load(path: run).model
+                let change = model?.consistentChange(["digits_base": true], desired: [:], shown: \.trainable) ?? ["digits_base": true]
+                let written = try ControlFile.update(in: run, ControlChange(trainable: change))
+                #expect(written.revision == 1 && written.trainable == ["digits_base": true])
                 toggled = true
+                toggledAt = Date().timeIntervalSince(started)
             }
         }
         job.waitUntilExit()
@@ -60,16 +69,21 @@ import Testing
         var stages: [String] = []
         for label in history where label != "too_early" && stages.last != label { stages.append(label) }
         // The story in order: the frozen head still improving (fit), then underfitting once it has
-        // plateaued, then fit after the toggle.
+        // plateaued, then fit after the toggle, then overfitting.
         #expect(stages.contains("underfitting"), "labels by epoch: \(history)")
         var rest = stages[...]
-        for stage in ["underfitting", "fit"] {
+        for stage in ["underfitting", "fit", "overfitting"] {
             guard let k = rest.firstIndex(of: stage) else {
                 Issue.record("no \(stage) after the stages before it; labels by epoch: \(history)")
                 break
             }
             rest = rest[(k + 1)...]
         }
+        let wall = Date().timeIntervalSince(started)
+        let epochOf = { (label: String) in history.firstIndex(of: label).map { $0 + 1 } ?? 0 }
+        print("KerasExampleTests: \(history.count) epochs in \(Int(wall)) s (toggled at \(Int(toggledAt)) s); "
+              + "first underfitting at epoch \(epochOf("underfitting")), first overfitting at epoch \(epochOf("overfitting")); "
+              + "stages \(stages)")
         let events = try String(contentsOfFile: run + "/events.jsonl", encoding: .utf8)
         #expect(events.contains(#""type": "control", "revision": 1, "status": "applied""#))
         #expect(output.contains("pre-trained digits_base on digits 0-4"))
