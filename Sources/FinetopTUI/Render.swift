@@ -4,7 +4,7 @@ import FinetopDiagnosis
 /// The whole screen for a state: pure, so snapshot tests see exactly what the terminal gets.
 public func render(_ s: AppState) -> ScreenBuffer {
     var buf = ScreenBuffer(width: s.width, height: s.height)
-    let layout = Layout(width: s.width, height: s.height, tableWants: LayerTableView.wantedWidth(s.layerWidths))
+    let layout = Layout(width: s.width, height: s.height, tableWants: LayerTableView.wantedWidth(s.layerWidths, stats: !s.run.layerStats.isEmpty))
     if layout.tooSmall {
         TooSmall.draw(s, &buf)
         return buf
