@@ -142,7 +142,8 @@ struct LayerRatioTmuxTests {
         try t.waitFor(text: "Stop the job")
         try t.keys("y")
         try waitUntil("end: stopped", timeout: 60) { (try? RunLoader.load(path: dir))?.end != nil }
-        try t.waitFor("the job's exit", timeout: 30) { $0.contains("exited 0") }
+        // 80 columns cut the header's "exited 0" to "exit…".
+        try t.waitFor("the job's exit", timeout: 30) { $0.contains("finished (stopped) · exit") }
         try t.keys("q")
         try t.waitFor(text: "FINETOP-EXITED 0")
     }

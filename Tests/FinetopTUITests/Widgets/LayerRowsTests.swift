@@ -158,10 +158,10 @@ extension TestRuns {
         let buf = drawn(width: 38, height: 8) { LayerTableView.draw(s, Rect(x: 0, y: 0, width: 38, height: 8), &$0) }
         #expect(buf.lines == [
             " Layers 154     T       Params Ratio  ",
-            " bloc…thwise_BN N       3,840 3.0e-4◆ ",
-            " bloc…wise_relu -           0         ",
-            " bloc…6_project N     307,200      0  ",
-            " bloc…roject_BN Y       1,280 5.0e-4  ",
+            " b_16_de…ise_BN N       3,840 3.0e-4◆ ",
+            " b_16_de…e_relu -           0         ",
+            " b_16_project   N     307,200      0  ",
+            " b_16_pr…ect_BN Y       1,280 5.0e-4  ",
             " Conv_1         Y     409,600 6.0e-3  ",
             " Conv_1_bn      Y       5,120 2.0e-5  ",
             "›out_relu       -           0         ",
@@ -228,6 +228,15 @@ extension TestRuns {
         let flagX = try #require(Array(row).firstIndex(of: "P"))
         #expect(colors(buf, row: y, from: flagX, count: 2) == "YY")
         #expect(buf[flagX, y].style.underline)
+    }
+
+    @Test func numberedBlockNamesKeepTheirBlockWhenCut() {
+        let names = ["block_14_depthwise_relu", "block_16_depthwise_relu", "block_16_project", "block_16_project_BN",
+                     "expanded_conv_depthwise_BN"]
+        let out = NameShortener.shorten(names.map { ($0, 14) })
+        #expect(out == ["b_14_de…e_relu", "b_16_de…e_relu", "b_16_project", "b_16_pr…ect_BN", "expa…thwise_BN"])
+        #expect(NameShortener.numberedBlock("Conv_1_bn")! == ("Conv_1", "_bn"))
+        #expect(NameShortener.numberedBlock("dense_1") == nil)
     }
 
     @Test func ratioText() {
