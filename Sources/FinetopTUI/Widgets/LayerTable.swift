@@ -232,7 +232,10 @@ enum LayerTableView {
         if cols.className > 0 {
             let members = layers[block.rows].filter(\.hasWeights)
             let on = members.filter { s.shownFlag($0) }.count
-            let summary = "\(block.rows.count) layers" + (on > 0 && on < members.count ? ", \(on) train" : "")
+            // The longest form that fits: "6 layers, 2 train", "2/4 train" (of those with weights), "6 layers".
+            var forms = ["\(block.rows.count) layers"]
+            if on > 0 && on < members.count { forms = ["\(block.rows.count) layers, \(on) train", "\(on)/\(members.count) train"] + forms }
+            let summary = forms.first { TextWidth.of($0) <= cols.className } ?? forms[forms.count - 1]
             buf.text(TextWidth.pad(summary, to: cols.className, ascii: s.options.ascii), x: x, y: y, style: Style(fg: .gray))
             x += cols.className + 1
         }

@@ -225,6 +225,9 @@ extension TestRuns {
         #expect(row.contains(" P* "))
         #expect(row.contains(" 414,720 "))
         #expect(row.contains(" 6.0e-3 "))
+        // A class column too narrow for that: how many of those with weights train.
+        let narrow = drawn(width: 70, height: 4) { LayerTableView.draw(s, Rect(x: 0, y: 0, width: 70, height: 4), &$0) }
+        #expect(narrow.lines.contains { $0.contains("▸ Conv_1") && $0.contains(" 1/2 train ") })
         let flagX = try #require(Array(row).firstIndex(of: "P"))
         #expect(colors(buf, row: y, from: flagX, count: 2) == "YY")
         #expect(buf[flagX, y].style.underline)
