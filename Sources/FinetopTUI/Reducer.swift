@@ -319,13 +319,15 @@ private func unfreezeFromCursor(_ s: inout AppState) -> [Effect] {
 private func freezeToCursor(_ s: inout AppState) -> [Effect] {
     let ls = s.layers
     guard s.cursor < ls.count else { return [] }
+    // On a folded block: down to its last layer.
+    let last = s.foldedBlockUnderCursor.map { $0.rows.upperBound - 1 } ?? s.cursor
     var change: [String: Bool] = [:]
-    for l in ls[...s.cursor] where l.hasWeights && s.shownFlag(l) { change[l.name] = false }
+    for l in ls[...last] where l.hasWeights && s.shownFlag(l) { change[l.name] = false }
     guard !change.isEmpty else {
-        s.message = StatusMessage("the first \(s.cursor + 1) layers are already frozen")
+        s.message = StatusMessage("the first \(last + 1) layers are already frozen")
         return []
     }
-    return setTrainable(&s, change, describe: "freeze the first \(s.cursor + 1) layers (\(change.count) changed)")
+    return setTrainable(&s, change, describe: "freeze the first \(last + 1) layers (\(change.count) changed)")
 }
 
 /// The one path every trainable change takes: toggles, `u`, `f` and an applied suggestion.

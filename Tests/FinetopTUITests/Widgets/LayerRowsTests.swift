@@ -114,6 +114,16 @@ extension TestRuns {
         #expect(after.message?.text.contains("unfreeze block Conv_1") == true)
     }
 
+    @Test func fOnAFoldedBlockFreezesThroughItsLastLayer() throws {
+        var s = TestRuns.state(TestRuns.mobileNetWithStats(), width: 80, height: 24)
+        s.cursor = TestRuns.index(s, "block_16_expand")
+        let (after, effects) = TestRuns.press(s, [.char("z"), .char("f")])
+        guard case .writeControl(let c) = try #require(effects.last) else { Issue.record("no write"); return }
+        // block_16_project_BN is the block's last layer with weights, and trainable.
+        #expect(c.trainable == ["block_16_project_BN": false])
+        #expect(after.message?.text.contains("freeze the first \(TestRuns.index(s, "block_16_project_BN") + 1) layers") == true)
+    }
+
     @Test func capitalOSortsByRatioKeepsTheCursorOnItsLayerAndGoesBack() {
         var s = TestRuns.state(TestRuns.mobileNetWithStats(), width: 80, height: 24)
         s.cursor = TestRuns.index(s, "block_16_depthwise_BN")
