@@ -270,6 +270,12 @@ public struct AppState: Sendable {
     var acksSeen: Int
     /// Downsampled per-batch columns, reused between frames (a cache, not state the reducer reads).
     public let chartCache = ChartCache()
+    /// Blocks of the layer table shown folded into one row, by block name (`z`, `Z`).
+    public var folded: Set<String> = []
+    /// The layer table ordered by latest update ratio instead of model order (`O`).
+    public var sortByRatio = false
+    /// The layer table's rows with folds and order applied, reused between frames.
+    public let rowsCache = LayerRowsCache()
 
     public init(run: Run, runName: String?, pathName: String = "run", readOnlyReason: String?, control: ControlFile?,
                 options: DashboardOptions = DashboardOptions(), width: Int = 80, height: Int = 24,

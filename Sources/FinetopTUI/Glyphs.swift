@@ -5,6 +5,8 @@ struct Glyphs {
     let teeDown: Character, teeUp: Character, teeRight: Character, teeLeft: Character
     let dot: String, arrow: String, legendLine: String, batchDot: String
     let bestMark: Character, cursor: Character
+    /// A folded block's row, and a layer that moved while frozen (PyTorch BatchNorm statistics).
+    let folded: String, movedWhileFrozen: String
 
     init(ascii: Bool) {
         if ascii {
@@ -13,12 +15,14 @@ struct Glyphs {
             (teeDown, teeUp, teeRight, teeLeft) = ("+", "+", "+", "+")
             (dot, arrow, legendLine, batchDot) = ("-", "->", "--", ".")
             (bestMark, cursor) = ("@", ">")
+            (folded, movedWhileFrozen) = ("+", "#")
         } else {
             (horizontal, vertical) = ("─", "│")
             (topLeft, topRight, bottomLeft, bottomRight) = ("┌", "┐", "└", "┘")
             (teeDown, teeUp, teeRight, teeLeft) = ("┬", "┴", "├", "┤")
             (dot, arrow, legendLine, batchDot) = ("·", "→", "──", "⣀")
             (bestMark, cursor) = ("●", "›")
+            (folded, movedWhileFrozen) = ("▸", "◆")
         }
     }
 }

@@ -1,6 +1,7 @@
 /// What a key asks the dashboard to do. `reduce` carries each one out (`perform` in Reducer.swift).
 public enum Action: Sendable, Equatable, CaseIterable {
     case cursorDown, cursorUp, pageDown, pageUp, firstLayer, lastLayer
+    case fold, foldAll, sortByRatio
     case search, nextMatch, previousMatch
     case toggle, unfreezeFromHere, freezeToHere, applySuggestion, stop
     case output, cycleMetric, logScale, help, repaint, quit, interrupt
@@ -54,9 +55,13 @@ public enum KeyBindings {
                 help: "page through the layer table"),
         Binding("g G / Home End", [(.char("g"), .firstLayer), (.home, .firstLayer), (.char("G"), .lastLayer), (.end, .lastLayer)],
                 help: "first / last layer"),
+        Binding("z Z", [(.char("z"), .fold), (.char("Z"), .foldAll)],
+                help: "fold / unfold the block under the cursor (a MobileNetV2 block, features.3, encoder.layer.0); Z: every block"),
+        Binding("O", [(.char("O"), .sortByRatio)], help: "order the layers by latest update ratio / back to model order",
+                disabledReason: noLayerStats),
         Binding("/", [(.char("/"), .search)], help: "search layer names and classes", bar: ("/", "search", 8)),
         Binding("n N", [(.char("n"), .nextMatch), (.char("N"), .previousMatch)], help: "next / previous match"),
-        Binding("space", [(.char(" "), .toggle)], help: "toggle trainable for the layer under the cursor",
+        Binding("space", [(.char(" "), .toggle)], help: "toggle trainable for the layer under the cursor (a folded block: all its layers)",
                 bar: ("space", "toggle", 1), disabledReason: readOnly),
         Binding("u", [(.char("u"), .unfreezeFromHere)], help: "unfreeze from the cursor to the end (the last N)",
                 bar: ("u", "unfreeze from here", 2), disabledReason: readOnly),

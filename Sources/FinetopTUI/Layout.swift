@@ -114,7 +114,7 @@ public struct Layout: Sendable, Equatable {
     /// The layout for a state: its screen, its table's wanted width and its totals' rows (render
     /// and reducer must agree on the table's height, so both take it from here).
     init(for s: AppState) {
-        self.init(width: s.width, height: s.height, tableWants: LayerTableView.wantedWidth(s.layerWidths),
+        self.init(width: s.width, height: s.height, tableWants: LayerTableView.wantedWidth(s.layerWidths, stats: !s.run.layerStats.isEmpty),
                   totalsHeight: TotalsView.rows(s, screenHeight: s.height))
     }
 

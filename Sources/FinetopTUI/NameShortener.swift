@@ -55,15 +55,34 @@ enum NameShortener {
         return (ascii ? "~" : "…") + suffix(name, width - 1)
     }
 
-    /// `name` cut in the middle to `width` columns: a third kept from the start, the rest from the end.
+    /// `name` cut in the middle to `width` columns: a third kept from the start, the rest from the
+    /// end. A numbered block's name (`block_16_depthwise_BN`) keeps its block as initial and number
+    /// (`b_16_depthwise_BN`, else `b_16_de…ise_BN`), so rows of different blocks stay apart.
     static func middle(_ name: String, to width: Int, ascii: Bool = false) -> String {
         guard width > 0 else { return "" }
         if TextWidth.of(name) <= width { return name }
         let mark = ascii ? "~" : "…"
         if width <= 2 { return TextWidth.truncate(name, to: width, ascii: ascii) }
+        if let (block, rest) = numberedBlock(name) {
+            let head = abbreviated(block, to: 0)
+            if TextWidth.of(head + rest) <= width { return head + rest }
+            let room = width - TextWidth.of(head)
+            if room >= 7 { return head + middle(rest, to: room, ascii: ascii) }
+        }
         let keep = width - 1
         let headW = max(1, keep / 3)
         return prefix(name, headW) + mark + suffix(name, keep - headW)
+    }
+
+    /// An underscored name's block (up to its first token with a digit that has more after it,
+    /// as `LayerBlocks.key` groups Keras rows) and the rest: `block_16_expand_BN` → (`block_16`,
+    /// `_expand_BN`); nil for a name without one.
+    static func numberedBlock(_ name: String) -> (String, String)? {
+        guard !name.contains("."), !name.contains("/") else { return nil }
+        let tokens = name.split(separator: "_", omittingEmptySubsequences: false)
+        guard let n = tokens.firstIndex(where: { $0.contains(where: \.isNumber) }), n + 1 < tokens.count else { return nil }
+        let block = tokens[...n].joined(separator: "_")
+        return (block, String(name.dropFirst(block.count)))
     }
 
     /// Shortens the parts of a dotted, slashed or underscored name to their first letter, from

@@ -169,12 +169,16 @@ private func perform(_ action: Action, _ s: inout AppState) -> [Effect] {
     case .quit: return quit(&s)
     case .interrupt: return interrupt(&s)
     case .repaint: return [.repaint]
-    case .cursorDown: moveCursor(&s, to: s.cursor + 1)
-    case .cursorUp: moveCursor(&s, to: s.cursor - 1)
-    case .pageDown: moveCursor(&s, to: s.cursor + page)
-    case .pageUp: moveCursor(&s, to: s.cursor - page)
-    case .firstLayer: moveCursor(&s, to: 0)
-    case .lastLayer: moveCursor(&s, to: s.layers.count - 1)
+    // Rows as shown (folded blocks, sorted order): LayerRows.swift.
+    case .cursorDown: moveRow(&s, by: 1)
+    case .cursorUp: moveRow(&s, by: -1)
+    case .pageDown: moveRow(&s, by: page)
+    case .pageUp: moveRow(&s, by: -page)
+    case .firstLayer: moveRow(&s, to: 0)
+    case .lastLayer: moveRow(&s, to: Int.max)
+    case .fold: foldUnderCursor(&s)
+    case .foldAll: foldAll(&s)
+    case .sortByRatio: toggleRatioOrder(&s)
     case .search:
         s.searching = true
         s.searchQuery = ""
@@ -256,14 +260,17 @@ private func findNext(_ s: inout AppState, forward: Bool, includingCursor: Bool,
 
 func moveCursor(_ s: inout AppState, to i: Int) {
     s.cursor = max(0, min(i, s.layers.count - 1))
+    reveal(&s, layer: s.cursor)
     keepCursorVisible(&s)
 }
 
 func keepCursorVisible(_ s: inout AppState) {
     let rows = Layout(for: s).tableRows
-    if s.cursor < s.scroll { s.scroll = s.cursor }
-    if s.cursor >= s.scroll + rows { s.scroll = s.cursor - rows + 1 }
-    s.scroll = max(0, min(s.scroll, max(0, s.layers.count - rows)))
+    // `scroll` and the cursor's row count rows as shown (folded blocks, sorted order).
+    let cursor = s.cursorRow
+    if cursor < s.scroll { s.scroll = cursor }
+    if cursor >= s.scroll + rows { s.scroll = cursor - rows + 1 }
+    s.scroll = max(0, min(s.scroll, max(0, s.layerRows.count - rows)))
 }
 
 func allPositive(_ s: AppState, _ metric: String) -> Bool {
@@ -286,6 +293,7 @@ func allPositive(_ s: AppState, _ metric: String) -> Bool {
 private func toggleUnderCursor(_ s: inout AppState) -> [Effect] {
     let ls = s.layers
     guard s.cursor < ls.count else { return [] }
+    if let block = s.foldedBlockUnderCursor { return toggleBlock(&s, block) }
     let layer = ls[s.cursor]
     guard layer.hasWeights else {
         s.message = StatusMessage("\(layer.name) has no weights: nothing to freeze or train", .warning)
@@ -311,17 +319,19 @@ private func unfreezeFromCursor(_ s: inout AppState) -> [Effect] {
 private func freezeToCursor(_ s: inout AppState) -> [Effect] {
     let ls = s.layers
     guard s.cursor < ls.count else { return [] }
+    // On a folded block: down to its last layer.
+    let last = s.foldedBlockUnderCursor.map { $0.rows.upperBound - 1 } ?? s.cursor
     var change: [String: Bool] = [:]
-    for l in ls[...s.cursor] where l.hasWeights && s.shownFlag(l) { change[l.name] = false }
+    for l in ls[...last] where l.hasWeights && s.shownFlag(l) { change[l.name] = false }
     guard !change.isEmpty else {
-        s.message = StatusMessage("the first \(s.cursor + 1) layers are already frozen")
+        s.message = StatusMessage("the first \(last + 1) layers are already frozen")
         return []
     }
-    return setTrainable(&s, change, describe: "freeze the first \(s.cursor + 1) layers (\(change.count) changed)")
+    return setTrainable(&s, change, describe: "freeze the first \(last + 1) layers (\(change.count) changed)")
 }
 
 /// The one path every trainable change takes: toggles, `u`, `f` and an applied suggestion.
-private func setTrainable(_ s: inout AppState, _ change: [String: Bool], describe: String) -> [Effect] {
+func setTrainable(_ s: inout AppState, _ change: [String: Bool], describe: String) -> [Effect] {
     // control.json says what the user will see: a frozen nested model around an unfrozen layer is unfrozen too.
     let change = s.run.model.map { m in m.consistentChange(change, desired: s.control.desired, shown: { s.shownFlag($0) }) } ?? change
     if let why = s.readOnlyReason {

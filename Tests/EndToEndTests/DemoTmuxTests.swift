@@ -11,9 +11,10 @@ struct DemoTmuxTests {
         return Int(screen[r].dropFirst(6).dropLast())
     }
 
-    /// The row of the layer table for `layer` (the cursor mark may precede the name).
+    /// The row of the layer table for `layer` (the cursor mark may precede the name; the class column
+    /// gives way to the update ratio at 120 columns).
     static func row(_ screen: String, _ layer: String) -> Substring? {
-        screen.split(separator: "\n").first { $0.range(of: "[ ›>]\(layer) +Dense", options: .regularExpression) != nil }
+        screen.split(separator: "\n").first { $0.range(of: "[ ›>]\(layer) +(Dense|[YN])", options: .regularExpression) != nil }
     }
 
     @Test func demoFillsTheChartDiagnosesAndAcksAToggle() throws {

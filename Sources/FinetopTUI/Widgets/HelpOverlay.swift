@@ -1,14 +1,21 @@
 /// Every key and what it does, from `KeyBindings.all`, over the dashboard (`?`).
 enum HelpOverlay {
     /// What the marks in the layer table mean (not keys: listed under them).
-    static let legend: [(String, String)] = [
-        ("Y N P - s", "trainable, frozen, partly, no weights; s: norm stats fixed"),
-        ("Y* N* Y!", "pending: in control.json, not applied; !: not written"),
-    ]
+    static func legend(ascii: Bool) -> [(String, String)] {
+        let g = Glyphs(ascii: ascii)
+        return [
+            ("Y N P - s", "trainable, frozen, partly, no weights; s: norm stats fixed"),
+            ("Y* N* Y!", "pending: in control.json, not applied; !: not written"),
+            ("Ratio Trend", "update/weights per epoch, last 6 epochs: 0 (\(ascii ? "." : "·")) gray, barely moving cyan, "
+                + "in band green, far above red"),
+            (g.movedWhileFrozen + " " + g.folded, "\(g.movedWhileFrozen) frozen but moved anyway (BatchNorm statistics); "
+                + "\(g.folded) a folded block: space toggles all its layers"),
+        ]
+    }
 
     static func lines(_ s: AppState) -> [(String, String)] {
         var lines = KeyBindings.all.map { ($0.label, $0.help(for: s)) }
-        lines += [("", "")] + legend
+        lines += [("", "")] + legend(ascii: s.options.ascii)
         if let hint = s.hint { lines += [("", ""), ("", shown(s, hint))] }
         return lines
     }
@@ -25,10 +32,14 @@ enum HelpOverlay {
         let box = Rect(x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h)
         let g = Glyphs(ascii: s.options.ascii)
         OverlayBox.draw(box, title: " keys ", g, &buf)
-        // Too short for all of it: the last row says how much is missing.
+        // Too short for all of it: the last row says how much is missing; the hint (where to go
+        // next) keeps its row above it.
         if lines.count > h - 2 {
-            let hidden = lines.count - (h - 3)
-            lines = Array(lines.prefix(h - 3)) + [("…", "\(hidden) more lines: a taller terminal shows them")]
+            let hint = s.hint.map { [("", shown(s, $0))] } ?? []
+            let body = hint.isEmpty ? lines : Array(lines.dropLast())
+            let room = h - 3 - hint.count
+            let hidden = body.count - room
+            lines = Array(body.prefix(room)) + hint + [("…", "\(hidden) more lines: a taller terminal shows them")]
         }
         for (i, (k, what)) in lines.prefix(h - 2).enumerated() {
             let y = box.y + 1 + i
