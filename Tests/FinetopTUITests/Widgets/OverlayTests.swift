@@ -28,6 +28,46 @@ import FinetopCore
         #expect(render(open).lines.joined().contains("real job: finetop run -- python train.py"))
     }
 
+    /// At 60×16 the help holds 12 of its rows: the moving keys of the key table scroll it, its
+    /// last row says how many rows are hidden and which keys show them, and every row is reachable.
+    @Test func helpScrollsOnTheSmallestScreen() {
+        let (open, _) = TestRuns.press(TestRuns.state(TestRuns.overfitting(), width: 60, height: 16), [.char("?")])
+        let first = render(open).lines
+        #expect(first.contains { $0.contains("↓") && $0.contains("more") && $0.contains("j k / arrows") })
+        var seen = Set(first)
+        var s = open
+        for _ in 0..<30 {
+            (s, _) = TestRuns.press(s, [.char("j")])
+            #expect(s.showHelp, "j scrolls the help instead of closing it")
+            seen.formUnion(render(s).lines)
+        }
+        let all = seen.joined(separator: "\n")
+        for b in KeyBindings.all {
+            #expect(all.contains(b.label), "the help never shows \(b.label)")
+            // Texts wrap at spaces: every word of every help text shows whole.
+            for word in b.help(for: s).split(separator: " ") { #expect(all.contains(word), "\(word) of \(b.label)") }
+        }
+        #expect(all.contains("Y* N* Y!"))
+        let bottom = render(s).lines.joined(separator: "\n")
+        #expect(bottom.contains("↑") && bottom.contains("above") && !bottom.contains("↓"))
+        // Back to the top with the table's `g`; any other key closes.
+        let (top, _) = TestRuns.press(s, [.char("g")])
+        #expect(render(top).lines == first)
+        let (closed, _) = TestRuns.press(top, [.char("x")])
+        #expect(!closed.showHelp)
+        // Opening it again starts at the top.
+        let (again, _) = TestRuns.press(closed, [.char("?")])
+        #expect(again.helpScroll == 0)
+    }
+
+    /// A help that fits scrolls nothing: every key closes it, as before.
+    @Test func helpThatFitsClosesOnAnyKey() {
+        let (open, _) = TestRuns.press(TestRuns.state(TestRuns.overfitting(), width: 120, height: 40), [.char("?")])
+        #expect(!render(open).lines.joined().contains("more ·"))
+        let (closed, _) = TestRuns.press(open, [.char("j")])
+        #expect(!closed.showHelp)
+    }
+
     @Test func outputOverlayWrapsLongLinesByCharacter() {
         var s = TestRuns.state(TestRuns.overfitting(), width: 60, height: 16)
         s.outputLines = [String(repeating: "a", count: 60) + "END"]
