@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import FinetopCore
 @testable import FinetopTUI
@@ -66,6 +67,29 @@ import FinetopCore
         #expect(!render(open).lines.joined().contains("more ·"))
         let (closed, _) = TestRuns.press(open, [.char("j")])
         #expect(!closed.showHelp)
+    }
+
+    /// Output lines wrap at spaces (no word cut in two, as `o` showed "will need t / o wrap" at
+    /// 60×16), keep every character and their indentation, and break only a word longer than a row.
+    @Test func outputOverlayWrapsAtSpacesAndLosesNothing() {
+        let lines = ["Epoch 1/3",
+                     "some output line that is fairly long and will need to wrap at narrow widths because it keeps going on and on",
+                     "    File \"train.py\", line 12, in <module> with a long indented tail that wraps"]
+        var s = TestRuns.state(TestRuns.overfitting(), width: 60, height: 16)
+        s.outputLines = lines
+        s.showOutput = true
+        let words = Set(lines.flatMap { $0.split(separator: " ").map(String.init) })
+        let rows = render(s).lines.dropFirst(2).prefix(8).map { row in
+            String(row.dropFirst(4).dropLast(4)).trimmingCharacters(in: .whitespaces)   // inside "│ │ " … " │ │"
+        }
+        for row in rows where !row.isEmpty {
+            for token in row.split(separator: " ") { #expect(words.contains(String(token)), "\(row): \(token) is a cut word") }
+        }
+        let pieces = WordWrap.logLine(lines[1], width: 52)
+        #expect(pieces.joined() == lines[1])
+        #expect(pieces.allSatisfy { TextWidth.of($0) <= 52 } && pieces.dropLast().allSatisfy { $0.hasSuffix(" ") })
+        let indented = WordWrap.logLine(lines[2], width: 20)
+        #expect(indented.joined() == lines[2] && indented[0].hasPrefix("    File"))
     }
 
     @Test func outputOverlayWrapsLongLinesByCharacter() {
