@@ -24,6 +24,9 @@ let package = Package(
         .target(name: "FinetopDiagnosis", dependencies: ["FinetopCore"]),
         .target(name: "FinetopTUI", dependencies: ["FinetopCore", "FinetopDiagnosis", "CNcurses"]),
         .target(name: "FinetopDemo", dependencies: ["FinetopCore"]),
+        // Code only the benchmark, the fuzzer and the tests use (a TensorBoard writer, the fuzz
+        // target), kept out of the modules `finetop` ships.
+        .target(name: "FinetopTestSupport", dependencies: ["FinetopCore"]),
         .executableTarget(
             name: "finetop",
             dependencies: [
@@ -32,8 +35,8 @@ let package = Package(
             ]),
         .executableTarget(
             name: "finetop-bench",
-            dependencies: ["FinetopCore", "FinetopDiagnosis", "FinetopTUI"]),
-        .testTarget(name: "FinetopCoreTests", dependencies: ["FinetopCore"],
+            dependencies: ["FinetopCore", "FinetopDiagnosis", "FinetopTUI", "FinetopTestSupport"]),
+        .testTarget(name: "FinetopCoreTests", dependencies: ["FinetopCore", "FinetopTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FinetopDiagnosisTests", dependencies: ["FinetopDiagnosis", "FinetopCore"],
                     resources: [.copy("Corpus")]),

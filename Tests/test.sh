@@ -7,8 +7,9 @@
 # What it installs: Debian's libncurses-dev, tmux and bsdutils (when missing and run as root,
 # else it says which to install), and a Python venv in .venv with the real libraries the
 # training-side tests drive: Keras 3 (JAX, CPU), PyTorch, transformers, accelerate, Lightning,
-# TensorBoard, scikit-learn, pytest (assets/python/requirements-test.txt). The venv is reinstalled
-# only when that file changes (a stamp in .venv records its hash). `.ci/run` runs exactly this.
+# TensorBoard, scikit-learn, pytest, mypy (assets/python/requirements-test.txt), and the finetop
+# package itself (`pip install -e assets/python`). Each is reinstalled only when its file changes
+# (stamps in .venv record the hashes). `.ci/run` runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,15 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   KERAS_BACKEND=jax .venv/bin/python -c \
     "import keras, jax, sklearn, tensorboard, torch, transformers, accelerate, lightning, pytest"
   echo "$want" > "$stamp"
+fi
+# The tests import the finetop package as installed (editable: this checkout's assets/python), as
+# users do. Reinstalled when its pyproject.toml changes or the checkout moves.
+pkg_want=$(printf '%s %s' "$(sha256sum assets/python/pyproject.toml | cut -d' ' -f1)" "$(pwd -P)")
+pkg_stamp=.venv/.finetop-package
+if [[ ! -f $pkg_stamp || $(cat "$pkg_stamp") != "$pkg_want" ]]; then
+  say "installing assets/python into .venv (pip install -e)"
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e assets/python
+  echo "$pkg_want" > "$pkg_stamp"
 fi
 
 exec swift test "$@"

@@ -104,19 +104,6 @@ enum TFRecordFraming {
         guard CRC32C.maskedChecksum(data) == stored else { return .corrupt(reason: "bad data checksum", next: i + total) }
         return .record(data: (i + headerBytes)..<(i + headerBytes + length), next: i + total)
     }
-
-    /// Frames one record (for tests and the benchmark's writer).
-    static func frame(_ data: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(data.count + headerBytes + footerBytes)
-        withUnsafeBytes(of: UInt64(data.count).littleEndian) { out.append(contentsOf: $0) }
-        let lengthCRC = out.withUnsafeBytes { CRC32C.maskedChecksum($0) }
-        withUnsafeBytes(of: lengthCRC.littleEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: data)
-        let dataCRC = data.withUnsafeBytes { CRC32C.maskedChecksum($0) }
-        withUnsafeBytes(of: dataCRC.littleEndian) { out.append(contentsOf: $0) }
-        return out
-    }
 }
 
 /// Follows one event file: each `poll` reads only what was appended since the last good record,
@@ -244,43 +231,5 @@ final class TensorBoardEventFile {
         storage.deallocate()
         storage = bigger
         capacity = n
-    }
-}
-
-/// Writes TensorBoard event files the way PyTorch's SummaryWriter does (a `simple_value` scalar
-/// per event, TFRecord framing); used by the benchmark and by tests that need large logs.
-public struct TensorBoardEventWriter {
-    private var buffer: [UInt8] = []
-    public init() {}
-
-    /// The file's first event: `file_version` "brain.Event:2".
-    public mutating func fileVersion(wallTime: Double) {
-        var event = Tensorboard_Event()
-        event.wallTime = wallTime
-        event.fileVersion = "brain.Event:2"
-        append(event)
-    }
-
-    /// One scalar at one step.
-    public mutating func scalar(tag: String, step: Int64, value: Float, wallTime: Double) {
-        var v = Tensorboard_Summary.Value()
-        v.tag = tag
-        v.simpleValue = value
-        var event = Tensorboard_Event()
-        event.wallTime = wallTime
-        event.step = step
-        event.summary.value = [v]
-        append(event)
-    }
-
-    private mutating func append(_ event: Tensorboard_Event) {
-        guard let data: [UInt8] = try? event.serializedBytes() else { return }
-        buffer += TFRecordFraming.frame(data)
-    }
-
-    /// The framed bytes written so far, handed over and forgotten.
-    public mutating func take() -> [UInt8] {
-        defer { buffer.removeAll(keepingCapacity: true) }
-        return buffer
     }
 }

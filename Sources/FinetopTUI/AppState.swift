@@ -252,6 +252,8 @@ public struct AppState: Sendable {
     public var metricIndex = 0
     public var logScale = false
     public var showHelp = false
+    /// The first help row shown when the help is taller than the screen (`HelpOverlay.scroll`).
+    public var helpScroll = 0
     /// The output.log overlay (`o`) and the lines last read for it.
     public var showOutput = false
     public var outputLines: [String] = []

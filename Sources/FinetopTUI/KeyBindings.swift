@@ -76,7 +76,7 @@ public enum KeyBindings {
         Binding("m", [(.char("m"), .cycleMetric)], help: "cycle the chart's metric", bar: ("m", "metric", 5)),
         Binding("l", [(.char("l"), .logScale)], help: "log scale (when every value is > 0)", bar: ("l", "log", 6),
                 disabledReason: noLogScale),
-        Binding("?", [(.char("?"), .help)], help: "this help (any key closes it)", bar: ("?", "help", 9)),
+        Binding("?", [(.char("?"), .help)], help: "this help: moving keys scroll it, other keys close it", bar: ("?", "help", 9)),
         Binding("Ctrl-L", [(.ctrl("l"), .repaint)], help: "repaint the screen", global: true),
         Binding("q", [(.char("q"), .quit)], help: "quit", helpWithJob: "quit (a running job keeps running)",
                 bar: ("q", "quit", 10)),

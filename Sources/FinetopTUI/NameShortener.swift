@@ -35,7 +35,8 @@ enum NameShortener {
     }
 
     /// A module path shortened by its parts; when that is not enough, what follows its last number
-    /// (`…5.a.o.dense`), else its end.
+    /// (`…5.a.o.dense`), then that number and the last part (`…6249…g_proj`: a number is never
+    /// cut, `…49.m.g_proj` would read as layer 49), else its end.
     static func path(_ name: String, to width: Int, ascii: Bool = false) -> String {
         let short = abbreviated(name, to: width)
         if TextWidth.of(short) <= width { return short }
@@ -44,6 +45,10 @@ enum NameShortener {
         if let n = parts.lastIndex(where: { !$0.isEmpty && $0.allSatisfy(\.isNumber) }) {
             let fromNumber = mark + parts[n...].joined(separator: ".")
             if TextWidth.of(fromNumber) <= width { return fromNumber }
+            if n + 1 < parts.count, let last = parts.last {
+                let ends = mark + parts[n] + mark + last
+                if TextWidth.of(ends) <= width { return ends }
+            }
         }
         return tail(short, to: width, ascii: ascii)
     }

@@ -148,7 +148,8 @@ private func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
         }
     }
     if s.showHelp || s.showOutput {
-        // Any key closes an overlay; `q` still quits.
+        // The moving keys scroll a help taller than the screen; any other key closes an overlay; `q` still quits.
+        if s.showHelp, let action = found?.action, HelpOverlay.scroll(&s, action) { return [] }
         s.showHelp = false
         s.showOutput = false
         if found?.action == .quit { return quit(&s) }
@@ -201,7 +202,9 @@ private func perform(_ action: Action, _ s: inout AppState) -> [Effect] {
         s.metricIndex = (s.metricIndex + 1) % max(1, s.metrics.count)
         s.logScale = s.logScale && allPositive(s, s.metric)
     case .logScale: s.logScale.toggle()
-    case .help: s.showHelp = true
+    case .help:
+        s.showHelp = true
+        s.helpScroll = 0
     }
     return []
 }

@@ -50,6 +50,36 @@ enum WordWrap {
         return best
     }
 
+    /// Cuts a log line into pieces of at most `width` columns, at a space when the piece has one
+    /// past its indentation, else (a word longer than the width) between characters. Nothing is
+    /// dropped or added: the pieces joined give the line back, its indentation included (a
+    /// traceback keeps its shape).
+    static func logLine(_ text: String, width: Int) -> [String] {
+        guard width > 0, !text.isEmpty else { return [] }
+        var out: [String] = []
+        var line: [Character] = []
+        var lineW = 0
+        for ch in text {
+            let cw = TextWidth.of(String(ch))
+            if lineW + cw > width, !line.isEmpty {
+                // The last space after the first character that is not one: break after it.
+                let firstWord = line.firstIndex { $0 != " " } ?? line.count
+                if ch != " ", let space = line.lastIndex(of: " "), space >= firstWord {
+                    out.append(String(line[...space]))
+                    line = Array(line[(space + 1)...])
+                } else {
+                    out.append(String(line))
+                    line = []
+                }
+                lineW = TextWidth.of(String(line))
+            }
+            line.append(ch)
+            lineW += cw
+        }
+        if !line.isEmpty { out.append(String(line)) }
+        return out
+    }
+
     /// Cuts a line into pieces of at most `width` columns (tracebacks are not prose: no word wrap).
     static func characters(_ text: String, width: Int) -> [String] {
         guard width > 0, !text.isEmpty else { return [] }

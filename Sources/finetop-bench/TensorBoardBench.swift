@@ -1,4 +1,5 @@
 import FinetopCore
+import FinetopTestSupport
 import Foundation
 
 /// Writes `scalars` scalar events, loads them with finetop's reader (best of 3) and with

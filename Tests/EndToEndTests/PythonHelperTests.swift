@@ -137,6 +137,12 @@ import Testing
         env["JAX_PLATFORMS"] = env["JAX_PLATFORMS"] ?? "cpu"
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env.removeValue(forKey: "FINETOP_RUN_DIR")
+        // .venv has this checkout's package installed (Tests/test.sh: `pip install -e assets/python`),
+        // and the tests import it as users do. A Python named by FINETOP_PYTHON was not set up by
+        // test.sh: it gets this checkout's package on PYTHONPATH (conftest.py refuses any other copy).
+        if let p = environment["FINETOP_PYTHON"], !p.isEmpty {
+            env["PYTHONPATH"] = packageRoot + "/assets/python"
+        }
         process.environment = env
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FinetopCore
+import FinetopTestSupport
 
 /// Replays the libFuzzer corpus (Tests/Fuzz/corpus, grown by Tests/Fuzz/run.sh) through every
 /// reader, so inputs that once crashed or found new paths are checked on every run.

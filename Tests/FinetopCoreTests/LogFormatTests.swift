@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FinetopCore
+import FinetopTestSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FinetopCore
+import FinetopTestSupport
 
 /// TensorBoard event files written by real libraries (Fixtures/tensorboard/make_tensorboard.py):
 /// Keras's TensorBoard callback, tensorboardX's SummaryWriter, TF2-style tensor_content.
@@ -39,7 +40,7 @@ import Testing
     }
 
     @Test func framedRecordsReadBack() {
-        let framed = TFRecordFraming.frame([1, 2, 3]) + TFRecordFraming.frame([])
+        let framed = TensorBoardEventWriter.frame([1, 2, 3]) + TensorBoardEventWriter.frame([])
         #expect(Self.records(framed).count == 2)
         #expect(framed.count == 16 + 3 + 16)
     }

@@ -16,8 +16,13 @@ if [[ ! -f "$out/libSwiftProtobuf.a" ]]; then
     -emit-module -emit-module-path "$out/modules/SwiftProtobuf.swiftmodule" \
     -emit-library -static "$proto"/*.swift -o "$out/libSwiftProtobuf.a"
 fi
-swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FinetopCore -I "$out/modules" \
-  "$root"/Sources/FinetopCore/*.swift "$root"/Sources/FinetopCore/Generated/*.swift "$here/FuzzReaders.swift" \
-  "$out/libSwiftProtobuf.a" -o "$out/fuzz-readers"
+# FinetopCore as a static library, then the fuzz target (FinetopTestSupport) and the harness.
+swiftc -sanitize=fuzzer,address -parse-as-library -O -wmo -swift-version 6 -module-name FinetopCore -I "$out/modules" \
+  -emit-module -emit-module-path "$out/modules/FinetopCore.swiftmodule" \
+  -emit-library -static "$root"/Sources/FinetopCore/*.swift "$root"/Sources/FinetopCore/Generated/*.swift \
+  -o "$out/libFinetopCore.a"
+swiftc -sanitize=fuzzer,address -parse-as-library -O -swift-version 6 -module-name FuzzReaders -I "$out/modules" \
+  "$root"/Sources/FinetopTestSupport/*.swift "$here/FuzzReaders.swift" \
+  "$out/libFinetopCore.a" "$out/libSwiftProtobuf.a" -o "$out/fuzz-readers"
 "$out/fuzz-readers" -max_total_time="${1:-60}" -max_len=65536 -timeout=5 -rss_limit_mb=2048 \
   -dict="$here/json.dict" "$here/corpus"

@@ -1,10 +1,27 @@
-"""Makes assets/python importable and picks the JAX backend before anything imports Keras."""
+"""Checks that the finetop package under test is this checkout's, and picks the JAX backend
+before anything imports Keras.
+
+The tests import the installed package (Tests/test.sh installs assets/python into .venv with
+``pip install -e``), as users do; they never edit ``sys.path`` to find it. ``PYTHONPATH=assets/python``
+works too. A finetop imported from another checkout stops the run with a message saying so."""
+import importlib.util
 import json
 import os
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "assets", "python"))
+PACKAGE = os.path.join(ROOT, "assets", "python", "finetop")
+
+
+def _check_package():
+    spec = importlib.util.find_spec("finetop")
+    found = os.path.dirname(spec.origin) if spec is not None and spec.origin else None
+    if found is not None and os.path.realpath(found) == os.path.realpath(PACKAGE):
+        return
+    pytest.exit("the finetop package imported here is %s, not this checkout's %s: run Tests/test.sh "
+                "(it installs assets/python into .venv), or `pip install -e assets/python`, or set "
+                "PYTHONPATH=assets/python" % (found or "missing", PACKAGE), returncode=2)
+
+
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -12,6 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.pop("FINETOP_RUN_DIR", None)
 
 import pytest  # noqa: E402
+
+_check_package()
 
 
 def read_events(run_dir):

@@ -13,10 +13,7 @@ import json
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "assets", "python"))
-
-import keras  # noqa: E402
+import keras  # noqa: E402  (finetop is the installed package, as in the tests that run this)
 
 from finetop.keras import FinetopCallback, model_layers  # noqa: E402
 

@@ -13,13 +13,10 @@ import pytest
 pytest.importorskip("jax", reason="JAX is not installed in this Python")
 pytest.importorskip("keras", reason="Keras is not installed in this Python")
 
-HELPERS = os.path.join(os.path.dirname(__file__), "..", "..", "assets", "python")
-
 JOB = textwrap.dedent("""
     import json, os, sys
     os.environ["KERAS_BACKEND"] = "jax"
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-    sys.path.insert(0, sys.argv[2])
     import jax, keras, numpy as np
     import finetop.keras
     assert len(jax.devices()) == 2, jax.devices()
@@ -55,7 +52,7 @@ def test_a_toggle_under_keras_data_parallel_on_two_devices(tmp_path):
     job = tmp_path / "job.py"
     job.write_text(JOB)
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "KERAS_BACKEND")}
-    p = subprocess.run([sys.executable, str(job), str(run), os.path.abspath(HELPERS)], env=env,
+    p = subprocess.run([sys.executable, str(job), str(run)], env=env,
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     out = json.loads(next(l for l in p.stdout.splitlines() if l.startswith("RESULT "))[7:])

@@ -1,4 +1,6 @@
-/// Every key and what it does, from `KeyBindings.all`, over the dashboard (`?`).
+/// Every key and what it does, from `KeyBindings.all`, over the dashboard (`?`). On a screen too
+/// short for all of it, the moving keys of the same table scroll it, and its last row says how
+/// much more there is and which keys show it.
 enum HelpOverlay {
     /// What the marks in the layer table mean (not keys: listed under them).
     static func legend(ascii: Bool) -> [(String, String)] {
@@ -20,32 +22,104 @@ enum HelpOverlay {
         return lines
     }
 
-    static func draw(_ s: AppState, _ area: Rect, _ buf: inout ScreenBuffer) {
-        var lines = Self.lines(s)
-        // Short screens lose the blank separators first, so the hint at the end still shows.
-        if lines.count + 2 > area.height - 2 { lines = lines.filter { !($0.0.isEmpty && $0.1.isEmpty) } }
+    /// The help laid out for one screen: rows (texts wrapped at spaces, a continuation row has no
+    /// key), the box, the key column's width, and how many rows show at once.
+    struct Page {
+        var rows: [(key: String, text: String)]
+        var box: Rect
+        var keyWidth: Int
+        /// Rows shown at once: all of them, or one fewer than the box holds (the last says what is hidden).
+        var visible: Int
+        /// The largest scroll position.
+        var lastScroll: Int { max(0, rows.count - visible) }
+        var scrolls: Bool { rows.count > visible }
+    }
+
+    static func page(_ s: AppState, _ area: Rect) -> Page? {
+        let lines = Self.lines(s)
         let keyW = lines.map { TextWidth.of($0.0) }.max() ?? 0
         let textW = lines.map { TextWidth.of($0.1) }.max() ?? 0
         let w = min(area.width - 2, keyW + textW + 5)
-        let h = min(area.height - 2, lines.count + 2)
-        guard w > 10, h > 3 else { return }
+        let wrapW = w - keyW - 5
+        guard w > 10, wrapW > 8 else { return nil }
+        var rows: [(key: String, text: String)] = []
+        for (key, text) in lines {
+            let parts = WordWrap.words(text, width: wrapW, ascii: s.options.ascii)
+            if parts.isEmpty { rows.append((key, "")) }
+            for (i, part) in parts.enumerated() { rows.append((i == 0 ? key : "", part)) }
+        }
+        // Short screens lose the blank separators first, so the hint at the end still shows.
+        if rows.count + 2 > area.height - 2 { rows = rows.filter { !($0.key.isEmpty && $0.text.isEmpty) } }
+        let h = min(area.height - 2, rows.count + 2)
+        guard h > 3 else { return nil }
         let box = Rect(x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h)
+        let visible = rows.count <= h - 2 ? rows.count : h - 3
+        return Page(rows: rows, box: box, keyWidth: keyW, visible: visible)
+    }
+
+    /// The screen the help is drawn over.
+    static func screen(_ s: AppState) -> Rect { Rect(x: 0, y: 0, width: s.width, height: s.height) }
+
+    /// Moves the help for a moving key (the table's own keys: line, page, first, last) and
+    /// returns true; false for any other action, or when the help fits (then the key closes it).
+    static func scroll(_ s: inout AppState, _ action: Action) -> Bool {
+        guard let page = page(s, screen(s)), page.scrolls else { return false }
+        let step = max(1, page.visible - 1)
+        switch action {
+        case .cursorDown: s.helpScroll += 1
+        case .cursorUp: s.helpScroll -= 1
+        case .pageDown: s.helpScroll += step
+        case .pageUp: s.helpScroll -= step
+        case .firstLayer: s.helpScroll = 0
+        case .lastLayer: s.helpScroll = page.lastScroll
+        case .fold, .foldAll, .sortByRatio, .search, .nextMatch, .previousMatch, .toggle, .unfreezeFromHere, .freezeToHere,
+             .applySuggestion, .stop, .output, .cycleMetric, .logScale, .help, .repaint, .quit, .interrupt:
+            return false
+        }
+        s.helpScroll = max(0, min(s.helpScroll, page.lastScroll))
+        return true
+    }
+
+    /// The keys that scroll, as the key table labels them ("j k / arrows, PgUp PgDn d").
+    static var scrollKeys: String {
+        [Action.cursorDown, .pageDown].compactMap { action in
+            KeyBindings.all.first { $0.keys.contains { $0.action == action } }?.label
+        }.joined(separator: ", ")
+    }
+
+    /// The last row of a help that scrolls: what is hidden above and below, and the keys.
+    static func moreLine(above: Int, below: Int, width: Int, ascii: Bool) -> String {
+        let up = ascii ? "^" : "↑", down = ascii ? "v" : "↓"
+        var counts: [String] = []
+        if above > 0 { counts.append("\(up) \(above) above") }
+        if below > 0 { counts.append("\(down) \(below) more") }
+        let where_ = counts.joined(separator: ", ")
+        let candidates = [
+            "\(where_) · \(scrollKeys): scroll · other keys close",
+            "\(where_) · \(scrollKeys): scroll",
+            "\(where_) · j k PgDn: scroll",
+            where_,
+        ]
+        return candidates.first { TextWidth.of($0) <= width } ?? TextWidth.truncate(where_, to: width, ascii: ascii)
+    }
+
+    static func draw(_ s: AppState, _ area: Rect, _ buf: inout ScreenBuffer) {
+        guard let page = page(s, area) else { return }
+        let box = page.box
         let g = Glyphs(ascii: s.options.ascii)
         OverlayBox.draw(box, title: " keys ", g, &buf)
-        // Too short for all of it: the last row says how much is missing; the hint (where to go
-        // next) keeps its row above it.
-        if lines.count > h - 2 {
-            let hint = s.hint.map { [("", shown(s, $0))] } ?? []
-            let body = hint.isEmpty ? lines : Array(lines.dropLast())
-            let room = h - 3 - hint.count
-            let hidden = body.count - room
-            lines = Array(body.prefix(room)) + hint + [("…", "\(hidden) more lines: a taller terminal shows them")]
-        }
-        for (i, (k, what)) in lines.prefix(h - 2).enumerated() {
+        let top = max(0, min(s.helpScroll, page.lastScroll))
+        let textX = box.x + 3 + page.keyWidth
+        let textW = box.maxX - 2 - textX
+        for (i, row) in page.rows[top..<(top + page.visible)].enumerated() {
             let y = box.y + 1 + i
-            buf.text(TextWidth.pad(k, to: keyW), x: box.x + 2, y: y, style: Style.plain.bolded)
-            buf.text(TextWidth.truncate(what, to: w - keyW - 5, ascii: s.options.ascii), x: box.x + 3 + keyW, y: y,
-                     style: .plain, maxWidth: w - keyW - 5)
+            buf.text(TextWidth.pad(row.key, to: page.keyWidth), x: box.x + 2, y: y, style: Style.plain.bolded)
+            buf.text(row.text, x: textX, y: y, style: .plain, maxWidth: textW)
+        }
+        if page.scrolls {
+            let below = page.rows.count - top - page.visible
+            let more = moreLine(above: top, below: below, width: box.width - 4, ascii: s.options.ascii)
+            buf.text(more, x: box.x + 2, y: box.y + 1 + page.visible, style: Style(fg: .cyan), maxWidth: box.width - 4)
         }
     }
 }

@@ -9,7 +9,7 @@ enum OutputOverlay {
         let textW = w - 4
         var rows: [String] = []
         for line in s.outputLines {
-            let wrapped = WordWrap.characters(shown(s, line), width: textW)
+            let wrapped = WordWrap.logLine(shown(s, line), width: textW)
             rows += wrapped.isEmpty ? [""] : wrapped
         }
         if rows.isEmpty { rows = ["(output.log is empty)"] }

@@ -31,6 +31,8 @@ control.json had when this job started (so a stop left over from an earlier job 
 directory does not stop the next one). Trainable flags found at start are applied.
 """
 
+from __future__ import annotations
+
 import errno
 import hashlib
 import json
@@ -38,6 +40,7 @@ import os
 import re
 import stat
 import sys
+from typing import IO, Any, Callable, Hashable, Iterable, Mapping
 
 from .runlog import CONTROL, run_id_for
 
@@ -53,7 +56,7 @@ class ControlError(ValueError):
     """control.json is not a valid version-1 control file. ``revision`` is the revision it seems
     to carry (or -1 when none can be found), so the rejection can still be acknowledged."""
 
-    def __init__(self, message, revision=-1):
+    def __init__(self, message: str, revision: int = -1) -> None:
         super().__init__(message)
         self.revision = revision
 
@@ -71,8 +74,9 @@ class Plan:
 
     __slots__ = ("id", "kind", "groups", "every_epochs", "lr_factor", "cancel")
 
-    def __init__(self, id, groups, every_epochs=1, lr_factor=None, cancel=False,
-                 kind="gradual_unfreeze"):
+    def __init__(self, id: str, groups: Iterable[Iterable[str]], every_epochs: int = 1,
+                 lr_factor: float | None = None, cancel: bool = False,
+                 kind: str = "gradual_unfreeze") -> None:
         self.id = id
         self.kind = kind
         self.groups = [list(g) for g in groups]
@@ -80,9 +84,10 @@ class Plan:
         self.lr_factor = lr_factor
         self.cancel = bool(cancel)
 
-    def names(self):
+    def names(self) -> list[str]:
         """Every row name of every group, in order, once."""
-        seen, out = set(), []
+        seen: set[str] = set()
+        out: list[str] = []
         for g in self.groups:
             for n in g:
                 if n not in seen:
@@ -90,11 +95,11 @@ class Plan:
                     out.append(n)
         return out
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Plan) and all(getattr(self, k) == getattr(other, k)
                                                for k in self.__slots__)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Plan(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
@@ -111,21 +116,23 @@ class ControlFile:
     __slots__ = ("version", "revision", "trainable", "stop", "stop_run_id", "stop_asked", "note",
                  "learning_rate", "unfreeze_lr_factor", "plan", "apply_now")
 
-    def __init__(self, revision, trainable=None, stop=False, version=VERSION, stop_run_id=None,
-                 learning_rate=None, unfreeze_lr_factor=None, plan=None, apply_now=False):
+    def __init__(self, revision: int, trainable: Mapping[str, bool] | None = None, stop: bool = False,
+                 version: int = VERSION, stop_run_id: str | None = None,
+                 learning_rate: float | None = None, unfreeze_lr_factor: float | None = None,
+                 plan: Plan | None = None, apply_now: bool = False) -> None:
         self.version = version
         self.revision = revision
         self.trainable = dict(trainable or {})
         self.stop = bool(stop)
         self.stop_asked = self.stop
         self.stop_run_id = stop_run_id
-        self.note = None
+        self.note: str | None = None
         self.learning_rate = learning_rate
         self.unfreeze_lr_factor = unfreeze_lr_factor
         self.plan = plan
         self.apply_now = bool(apply_now)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return (isinstance(other, ControlFile) and self.revision == other.revision
                 and self.trainable == other.trainable and self.stop == other.stop
                 and self.stop_run_id == other.stop_run_id
@@ -133,7 +140,7 @@ class ControlFile:
                 and self.unfreeze_lr_factor == other.unfreeze_lr_factor
                 and self.plan == other.plan and self.apply_now == other.apply_now)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = "".join(", %s=%r" % (k, getattr(self, k)) for k in
                         ("learning_rate", "unfreeze_lr_factor", "plan", "apply_now")
                         if getattr(self, k) not in (None, False))
@@ -141,7 +148,7 @@ class ControlFile:
             self.revision, self.trainable, self.stop, self.stop_run_id, extra)
 
 
-def _whole(v):
+def _whole(v: object) -> int | None:
     if isinstance(v, bool):
         return None
     if isinstance(v, int):
@@ -154,7 +161,7 @@ def _whole(v):
 _REVISION_RE = re.compile(r'"revision"\s*:\s*(\d{1,16})(?![\d.eE])')
 
 
-def _guess_revision(text):
+def _guess_revision(text: str) -> int:
     m = _REVISION_RE.search(text)
     if not m:
         return -1
@@ -162,7 +169,7 @@ def _guess_revision(text):
     return r if r <= MAX_REVISION else -1
 
 
-def _show(v):
+def _show(v: object) -> str:
     """A short, printable rendering of a JSON value for a message (never raises)."""
     try:
         text = json.dumps(v)  # ensure_ascii: lone surrogates come out as \\udXXX escapes
@@ -171,7 +178,7 @@ def _show(v):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def parse_control(data):
+def parse_control(data: str | bytes | bytearray | memoryview) -> ControlFile:
     """Validates the text (str or bytes) of a control file; raises ControlError saying why.
     Any failure of the parser or of the checks (deep nesting, huge numbers, odd types) is a
     ControlError, never another exception."""
@@ -186,7 +193,7 @@ def parse_control(data):
                            % (type(e).__name__, str(e)[:200]), -1)
 
 
-def _parse(data):
+def _parse(data: str | bytes | bytearray | memoryview) -> ControlFile:
     if isinstance(data, (bytes, bytearray, memoryview)):
         try:
             text = bytes(data).decode("utf-8")
@@ -248,7 +255,8 @@ def _parse(data):
                        unfreeze_lr_factor=unfreeze_lr_factor, plan=plan, apply_now=apply_now)
 
 
-def _positive(obj, key, revision, where="control.json"):
+def _positive(obj: Mapping[str, Any], key: str, revision: int,
+              where: str = "control.json") -> float | None:
     """``obj[key]`` as a positive finite float, None when absent or null; ControlError otherwise."""
     v = obj.get(key)
     if v is None:
@@ -266,7 +274,7 @@ def _positive(obj, key, revision, where="control.json"):
     return f
 
 
-def _plan(p, revision):
+def _plan(p: object, revision: int) -> Plan | None:
     if p is None:
         return None
     where = 'control.json: "plan"'
@@ -305,19 +313,19 @@ def _plan(p, revision):
     return Plan(pid, groups, every, lr_factor, cancel, kind)
 
 
-_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a directory"),
+_KINDS: tuple[tuple[Callable[[int], bool], str], ...] = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a directory"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
           (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
 
 
-def _kind(mode):
+def _kind(mode: int) -> str:
     for test, name in _KINDS:
         if test(mode):
             return name
     return "not a regular file"
 
 
-def _read_regular(path):
+def _read_regular(path: str) -> tuple[Hashable, bytes | ControlError] | None:
     """(key, data or ControlError) for ``path``, or None when there is no file.
 
     Never follows a symbolic link, never blocks (FIFOs, devices), reads regular files only:
@@ -351,7 +359,8 @@ def _read_regular(path):
             return (("special", fst.st_dev, fst.st_ino, fst.st_mode, fst.st_mtime_ns),
                     ControlError("control.json is %s; finetop reads only a regular file there"
                                  % _kind(fst.st_mode)))
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         while size <= MAX_BYTES:
             try:
                 chunk = os.read(fd, min(1 << 20, MAX_BYTES + 1 - size))
@@ -375,7 +384,7 @@ def _read_regular(path):
     return ("data", hashlib.sha1(data).digest()), data
 
 
-def read_control(run_dir):
+def read_control(run_dir: str) -> ControlFile | None:
     """The control file of a run directory, or None when there is none; raises ControlError
     (also for a symbolic link, FIFO, device or directory at control.json)."""
     got = _read_regular(os.path.join(run_dir, CONTROL))
@@ -400,12 +409,13 @@ class ControlReader:
     whether a stop is addressed to this job (see the module docstring): a ``ControlFile``'s
     ``stop`` is already that decision."""
 
-    def __init__(self, run_dir, last_revision=-1, stream=None, run_id=None):
+    def __init__(self, run_dir: str, last_revision: int = -1, stream: IO[str] | None = None,
+                 run_id: str | None = None) -> None:
         self.run_dir = run_dir
         self.path = os.path.join(run_dir, CONTROL)
         self.last_revision = last_revision
         self.run_id = run_id
-        self._seen_key = None
+        self._seen_key: Hashable | None = None
         self._stream = stream
         self.start_revision = -1
         try:
@@ -415,11 +425,11 @@ class ControlReader:
         except Exception:
             pass
 
-    def own_run_id(self):
+    def own_run_id(self) -> str | None:
         """This job's run_id: the one given, else the one RunLog wrote for this directory."""
         return self.run_id if self.run_id is not None else run_id_for(self.run_dir)
 
-    def _address(self, c):
+    def _address(self, c: ControlFile) -> ControlFile:
         """Sets ``c.stop`` to whether this job must stop, ``c.note`` to why not."""
         if not c.stop_asked:
             c.stop = False
@@ -437,7 +447,7 @@ class ControlReader:
                           "started; ignored" % c.revision)
         return c
 
-    def _read(self):
+    def _read(self) -> tuple[Hashable, ControlFile | ControlError] | None:
         try:
             got = _read_regular(self.path)
             if got is None:
@@ -449,15 +459,14 @@ class ControlReader:
             if isinstance(data, ControlError):
                 return key, data
             try:
-                value = parse_control(data)
+                return key, parse_control(data)
             except ControlError as e:
-                value = e
-            return key, value
+                return key, e
         except Exception as e:  # never let the control file stop training
             return (("error", type(e).__name__, str(e)),
                     ControlError("control.json could not be read (%s: %s)" % (type(e).__name__, e)))
 
-    def peek(self):
+    def peek(self) -> ControlFile | ControlError | None:
         """The new control state if there is one, without marking it handled."""
         got = self._read()
         if got is None:
@@ -469,7 +478,7 @@ class ControlReader:
             self._address(value)
         return value
 
-    def poll(self):
+    def poll(self) -> ControlFile | ControlError | None:
         got = self._read()
         if got is None:
             return None

@@ -43,15 +43,18 @@ when TensorFlow, Keras's default backend, is not installed picks JAX, else PyTor
 on stderr in one line.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import os
 import sys
 import time
 import zlib
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 
-def _choose_backend():
+def _choose_backend() -> None:
     """Sets KERAS_BACKEND before Keras is imported when Keras would otherwise fail: no backend
     chosen anywhere and TensorFlow (Keras's default) not installed."""
     if "keras" in sys.modules or os.environ.get("KERAS_BACKEND"):
@@ -65,7 +68,7 @@ def _choose_backend():
         pass
     import importlib.util
 
-    def installed(name):
+    def installed(name: str) -> bool:
         try:
             return importlib.util.find_spec(name) is not None
         except Exception:
@@ -88,7 +91,7 @@ _choose_backend()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .control import ControlError, ControlReader  # noqa: E402
+from .control import ControlError, ControlFile, ControlReader, Plan  # noqa: E402
 from .runlog import RunLog, to_number  # noqa: E402
 
 __all__ = ["FinetopCallback", "fit", "model_layers", "layer_map", "hparams_of", "task_of",
@@ -105,11 +108,11 @@ _AUG_ARGS = ("mode", "factor", "height_factor", "width_factor", "stddev", "rate"
 
 # -- the model: flattened layer rows ------------------------------------------------------------
 
-def _size(w):
+def _size(w: Any) -> int:
     return int(math.prod(int(d) for d in w.shape))
 
 
-def _shape_text(layer):
+def _shape_text(layer: Any) -> str:
     try:
         out = layer.output
     except Exception:
@@ -124,11 +127,11 @@ def _shape_text(layer):
         return "?"
 
 
-def _one_shape(shape):
+def _one_shape(shape: Iterable[Any]) -> str:
     return "(" + ", ".join("None" if d is None else str(int(d)) for d in shape) + ")"
 
 
-def _children(layer):
+def _children(layer: Any) -> list[Any]:
     """The sub-layers to list under a nested model (Functional, Sequential, subclassed Model)."""
     if isinstance(layer, keras.Model):
         try:
@@ -138,7 +141,12 @@ def _children(layer):
     return []
 
 
-def _walk(layers, prefix, depth, ancestors, out):
+# A flattened row: (row name, layer, depth, the layers it is nested in, outermost first).
+Row = tuple[str, Any, int, tuple[Any, ...]]
+
+
+def _walk(layers: Iterable[Any], prefix: str, depth: int, ancestors: Sequence[Any],
+          out: list[Row]) -> None:
     for layer in layers:
         name = prefix + layer.name
         out.append((name, layer, depth, tuple(ancestors)))
@@ -147,17 +155,19 @@ def _walk(layers, prefix, depth, ancestors, out):
             _walk(kids, name + "/", depth + 1, list(ancestors) + [layer], out)
 
 
-def _flatten(model):
-    out = []
+def _flatten(model: Any) -> list[Row]:
+    out: list[Row] = []
     _walk(list(model.layers), "", 0, [], out)
     return out
 
 
-def _learnable(layer):
+def _learnable(layer: Any) -> int:
     """Scalars of the layer's weights that are trainable by nature (created trainable: kernels,
     biases, BatchNormalization's gamma/beta, not its moving statistics), whatever the flags say;
     sub-layers included, shared variables counted once."""
-    seen, n, stack = set(), 0, [layer]
+    seen: set[int] = set()
+    n = 0
+    stack = [layer]
     while stack:
         l = stack.pop()
         for v in list(getattr(l, "_trainable_variables", None) or ()):
@@ -168,14 +178,14 @@ def _learnable(layer):
     return n
 
 
-def _sequential_like(model):
+def _sequential_like(model: Any) -> bool:
     """Keras's own test in ``summary_utils.print_summary``: no branch, no shared layer (then the
     summary has no "Connected to" column)."""
     from keras.src import tree
     from keras.src.models import Functional, Sequential
     if isinstance(model, Sequential) or not isinstance(model, Functional):
         return True
-    nodes = []
+    nodes: list[Any] = []
     for v in model._nodes_by_depth.values():
         if len(v) > 1 or (len(v) == 1 and len(tree.flatten(v[0].input_tensors)) > 1):
             return False
@@ -190,7 +200,7 @@ def _sequential_like(model):
     return True
 
 
-def connected_to(model):
+def connected_to(model: Any) -> dict[str, str]:
     """{top-level layer name: "layer[node][tensor], …"} as ``model.summary()`` prints its
     "Connected to" column, or {} when Keras prints no such column (a chain). Best effort: Keras
     internals, so any failure gives {}."""
@@ -198,9 +208,9 @@ def connected_to(model):
         if _sequential_like(model):
             return {}
         relevant = [n for v in model._nodes_by_depth.values() for n in v]
-        out = {}
+        out: dict[str, str] = {}
         for layer in model.layers:
-            parts = []
+            parts: list[str] = []
             for node in layer._inbound_nodes:
                 if relevant and node not in relevant:
                     continue
@@ -213,7 +223,7 @@ def connected_to(model):
         return {}
 
 
-def optimizer_params(model):
+def optimizer_params(model: Any) -> int | None:
     """Scalars in the optimizer's variables once it is built (what Keras 3's summary prints as
     "Optimizer params", counted in its "Total params"), else None."""
     opt = getattr(model, "optimizer", None)
@@ -225,12 +235,12 @@ def optimizer_params(model):
         return None
 
 
-def layer_map(model):
+def layer_map(model: Any) -> dict[str, Any]:
     """{row name: layer}, nested models' layers named ``outer/inner``."""
     return {name: layer for name, layer, _, _ in _flatten(model)}
 
 
-def model_layers(model):
+def model_layers(model: Any) -> list[dict[str, Any]]:
     """The ``layers`` of a ``model`` line: every layer of ``model``, nested models flattened as
     ``outer/inner`` with their ``depth``; a nested model's own row carries its full count.
 
@@ -241,7 +251,7 @@ def model_layers(model):
     depth-0 rows gives ``model.summary()``'s totals. ``learnable_params`` is what the optimizer
     would update if the layer (and its ancestors) were trainable: its weights that are trainable
     by nature, i.e. not BatchNormalization's moving statistics."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, layer, depth, ancestors in _flatten(model):
         weights = layer.weights
         if all(a.trainable for a in ancestors):
@@ -263,7 +273,7 @@ def model_layers(model):
 
 # -- what the run line can see ------------------------------------------------------------------
 
-def _loss_name(loss):
+def _loss_name(loss: Any) -> str | None:
     if loss is None:
         return None
     if isinstance(loss, str):
@@ -281,16 +291,16 @@ _REGRESSION = ("mean_squared", "mse", "mean_absolute", "mae", "mape", "msle", "h
                "logcosh", "cosine")
 
 
-def task_of(model):
+def task_of(model: Any) -> dict[str, Any]:
     """{kind, num_classes, loss} as far as the compiled loss and the output shape tell."""
     loss = _loss_name(getattr(model, "loss", None))
-    kind = None
+    kind: str | None = None
     low = (loss or "").lower()
     if any(k in low for k in _CLASSIFICATION):
         kind = "classification"
     elif any(k in low for k in _REGRESSION):
         kind = "regression"
-    num_classes = None
+    num_classes: int | None = None
     if kind == "classification":
         try:
             shape = model.outputs[0].shape if len(model.outputs) == 1 else None
@@ -302,12 +312,12 @@ def task_of(model):
     return {"kind": kind, "num_classes": num_classes, "loss": loss}
 
 
-def _describe_aug(layer):
+def _describe_aug(layer: Any) -> str:
     try:
         cfg = layer.get_config()
     except Exception:
         cfg = {}
-    args = []
+    args: list[str] = []
     for k in _AUG_ARGS:
         if k in cfg and cfg[k] is not None:
             v = cfg[k]
@@ -315,12 +325,12 @@ def _describe_aug(layer):
     return "%s(%s)" % (type(layer).__name__, ", ".join(args))
 
 
-def _is_augmentation(layer):
+def _is_augmentation(layer: Any) -> bool:
     cls = type(layer).__name__
     return cls.startswith("Random") or cls in _AUGMENTATION_EXTRA
 
 
-def _early_stopping(callbacks):
+def _early_stopping(callbacks: Iterable[Any] | None) -> dict[str, Any] | None:
     for cb in callbacks or ():
         if isinstance(cb, keras.callbacks.EarlyStopping):
             return {
@@ -332,7 +342,7 @@ def _early_stopping(callbacks):
     return None
 
 
-def _current_lr(optimizer):
+def _current_lr(optimizer: Any) -> float | None:
     if optimizer is None:
         return None
     try:
@@ -348,14 +358,16 @@ def _current_lr(optimizer):
     return to_number(value)
 
 
-def hparams_of(model, callbacks=None, epochs=None, batch_size=None):
+def hparams_of(model: Any, callbacks: Iterable[Any] | None = None, epochs: int | None = None,
+               batch_size: int | None = None) -> dict[str, Any]:
     """The hyper-parameters visible from the model, its optimizer and the callbacks."""
     opt = getattr(model, "optimizer", None)
     flat = _flatten(model)
     augmentation = [_describe_aug(l) for _, l, _, _ in flat if _is_augmentation(l)]
     dropout = [float(l.rate) for _, l, _, _ in flat
                if type(l).__name__ in _DROPOUT and to_number(getattr(l, "rate", None)) is not None]
-    h = {
+    callbacks = list(callbacks or ())
+    h: dict[str, Any] = {
         "optimizer": type(opt).__name__ if opt is not None else None,
         "learning_rate": _current_lr(opt),
         "batch_size": batch_size,
@@ -376,9 +388,10 @@ def hparams_of(model, callbacks=None, epochs=None, batch_size=None):
     return h
 
 
-def _sibling_callbacks(cb):
+def _sibling_callbacks(cb: Any) -> list[Any]:
     """The callbacks ``model.fit`` runs next to ``cb`` (for EarlyStopping settings), found in the
     calling frame; best effort, [] if not found."""
+    frame: Any
     try:
         frame = sys._getframe(2)
     except Exception:
@@ -396,14 +409,14 @@ def _sibling_callbacks(cb):
 
 # -- per-layer learning signal (layer_stats) -----------------------------------------------------
 
-def _flat32(a):
+def _flat32(a: Any) -> Any:
     a = np.asarray(a).reshape(-1)
     if a.dtype not in (np.float32, np.float64):
         a = a.astype(np.float32)
     return a
 
 
-def _sq(a):
+def _sq(a: Any) -> float:
     """‖a‖² as a Python float (float64 again if float32 overflows)."""
     v = float(np.dot(a, a))
     if not math.isfinite(v) and np.all(np.isfinite(a)):
@@ -412,7 +425,7 @@ def _sq(a):
     return v
 
 
-def _view(v):
+def _view(v: Any) -> Any:
     """The variable's value as a numpy array without copying where the backend allows (JAX and
     PyTorch on the CPU); a copy otherwise."""
     try:
@@ -421,7 +434,7 @@ def _view(v):
         return keras.ops.convert_to_numpy(v)
 
 
-def _fingerprint(a):
+def _fingerprint(a: Any) -> tuple[str, int, int]:
     a = np.ascontiguousarray(a).reshape(-1)
     return (a.dtype.str, a.size, zlib.crc32(a.view(np.uint8)))
 
@@ -439,19 +452,23 @@ class LayerStats:
     lower bound (‖w_end‖ − ‖w_start‖)², and is copied from the next epoch on. ``seconds`` is the
     time spent, for measuring the overhead."""
 
-    def __init__(self):
-        self._start = None
-        self._promoted = set()
+    def __init__(self) -> None:
+        # (rows: [(row name, [variable id])], {variable id: variable}, {variable id: what was kept})
+        self._start: tuple[list[tuple[str, list[int]]], dict[int, Any], dict[int, tuple[Any, ...]]] | None = None
+        self._promoted: set[int] = set()
         self.seconds = 0.0
 
-    def begin(self, model):
+    def begin(self, model: Any) -> None:
         t = time.perf_counter()
         try:
             self._start = None
             trainable = {id(v) for v in model.trainable_variables}
-            rows, variables, live = [], {}, set()
+            rows: list[tuple[str, list[int]]] = []
+            variables: dict[int, Any] = {}
+            live: set[int] = set()
             for name, layer, _, ancestors in _flatten(model):
-                weights, ids = [], set()
+                weights: list[Any] = []
+                ids: set[int] = set()
                 for w in layer.weights:
                     if id(w) not in ids:
                         ids.add(id(w))
@@ -465,7 +482,7 @@ class LayerStats:
                     variables[id(w)] = w
                     if effective or id(w) in trainable or id(w) in self._promoted:
                         live.add(id(w))
-            snap = {}
+            snap: dict[int, tuple[Any, ...]] = {}
             for vid, w in variables.items():
                 if vid in live:
                     snap[vid] = ("copy", _flat32(_view(w)).copy())
@@ -476,7 +493,7 @@ class LayerStats:
         finally:
             self.seconds += time.perf_counter() - t
 
-    def end(self, model):
+    def end(self, model: Any) -> dict[str, float]:
         """{row name: ratio} for the epoch since ``begin``; {} when ``begin`` was not called."""
         if self._start is None:
             return {}
@@ -484,7 +501,7 @@ class LayerStats:
         try:
             rows, variables, snap = self._start
             self._start = None
-            per = {}  # id -> (‖Δ‖², ‖w_start‖²)
+            per: dict[int, tuple[float, float]] = {}  # id -> (‖Δ‖², ‖w_start‖²)
             for vid, w in variables.items():
                 kept = snap[vid]
                 if kept[0] == "copy":
@@ -502,7 +519,7 @@ class LayerStats:
                     else:
                         self._promoted.add(vid)
                         per[vid] = ((math.sqrt(_sq(_flat32(a))) - math.sqrt(kept[2])) ** 2, kept[2])
-            out = {}
+            out: dict[str, float] = {}
             for name, ids in rows:
                 d2 = sum(per[i][0] for i in ids)
                 n2 = sum(per[i][1] for i in ids)
@@ -519,7 +536,7 @@ class LayerStats:
 
 # -- the learning rate ---------------------------------------------------------------------------
 
-def _innermost(opt):
+def _innermost(opt: Any) -> Any:
     seen = 0
     while opt is not None and seen < 8:
         inner = getattr(opt, "inner_optimizer", None)
@@ -529,18 +546,18 @@ def _innermost(opt):
     return opt
 
 
-def _rate_is_settable(opt):
+def _rate_is_settable(opt: Any) -> bool:
     """Whether the optimizer's rate is a plain value (a variable Keras lets us assign), not a
     LearningRateSchedule or a callable."""
     return isinstance(getattr(_innermost(opt), "_learning_rate", None), keras.Variable)
 
 
-def _rate_kind(opt):
+def _rate_kind(opt: Any) -> str:
     lr = getattr(_innermost(opt), "_learning_rate", None)
     return type(lr).__name__
 
 
-def set_learning_rate(model, value):
+def set_learning_rate(model: Any, value: float) -> None:
     """Assigns the optimizer's (plain) learning rate; under JAX, syncs the training state held
     by ``fit`` first, so the next batch uses the new rate and the epoch's end keeps it."""
     sync = getattr(model, "jax_state_sync", None)
@@ -549,11 +566,11 @@ def set_learning_rate(model, value):
     model.optimizer.learning_rate = float(value)
 
 
-def _rate_text(v):
+def _rate_text(v: float | None) -> str:
     return "?" if v is None else "%g" % v
 
 
-def _set_config_rate(config, value):
+def _set_config_rate(config: dict[str, Any], value: float) -> None:
     """Sets ``learning_rate`` in an optimizer config (a wrapper's inner optimizer too)."""
     if "learning_rate" in config and "inner_optimizer" not in config:
         config["learning_rate"] = float(value)
@@ -567,7 +584,7 @@ def _set_config_rate(config, value):
 
 # -- applying a control state --------------------------------------------------------------------
 
-def apply_trainable(model, desired):
+def apply_trainable(model: Any, desired: Mapping[str, bool]) -> list[str]:
     """Sets ``layer.trainable`` from ``desired`` {row name: bool} and returns the names of the rows
     whose flag changed (in model order). Outer rows are applied before inner ones, so freezing a
     nested model freezes its layers (Keras semantics) and an explicit inner flag still wins.
@@ -596,7 +613,7 @@ def apply_trainable(model, desired):
     return [name for (name, old), (_, layer, _, _) in zip(before, flat) if layer.trainable != old]
 
 
-def recompile(model, learning_rate=None):
+def recompile(model: Any, learning_rate: float | None = None) -> int:
     """Compiles ``model`` again with the arguments of its last ``compile()`` and a new optimizer
     of the same class and config, then carries the old optimizer's state over
     (``carry_optimizer_state``): step count, current learning rate, and the slot variables of
@@ -626,11 +643,11 @@ def recompile(model, learning_rate=None):
 _NOT_SLOTS = {"_variables", "_trainable_variables"}
 
 
-def _slot_lists(opt, n):
+def _slot_lists(opt: Any, n: int) -> dict[str, Sequence[Any]]:
     """{attribute: list} of the optimizer's per-variable lists: the attributes holding a list of
     ``n`` entries, each a Keras variable or None, aligned with its trainable variables (Adam's
     ``_momentums``/``_velocities``, SGD's ``momentums``, EMA averages, gradient accumulators…)."""
-    out = {}
+    out: dict[str, Sequence[Any]] = {}
     for name, value in vars(opt).items():
         if name in _NOT_SLOTS or not isinstance(value, (list, tuple)) or len(value) != n or n == 0:
             continue
@@ -640,7 +657,7 @@ def _slot_lists(opt, n):
     return out
 
 
-def carry_optimizer_state(old, new, trainable_variables):
+def carry_optimizer_state(old: Any, new: Any, trainable_variables: Iterable[Any]) -> int:
     """Builds ``new`` for ``trainable_variables`` (as ``fit`` would) and copies ``old``'s state:
     iterations, learning rate (when a plain value; a schedule follows iterations), and for each
     variable trainable in both, every slot variable (found generically, see ``_slot_lists``).
@@ -679,7 +696,8 @@ def carry_optimizer_state(old, new, trainable_variables):
     return copied
 
 
-def _apply_and_recompile(model, desired, learning_rate=None):
+def _apply_and_recompile(model: Any, desired: Mapping[str, bool],
+                         learning_rate: float | None = None) -> tuple[list[str], int]:
     """``apply_trainable`` + ``recompile``; (changed rows, slot variables carried). If either
     fails, puts every flag back, recompiles as before and raises: the job goes on unchanged."""
     flat = _flatten(model)
@@ -695,7 +713,7 @@ def _apply_and_recompile(model, desired, learning_rate=None):
         raise
 
 
-def _names_text(names, most=10):
+def _names_text(names: Sequence[str], most: int = 10) -> str:
     """Names for a message: at most ``most``, each cut at 60 characters."""
     shown = [n if len(n) <= 60 else n[:57] + "..." for n in names[:most]]
     more = len(names) - len(shown)
@@ -723,8 +741,10 @@ class FinetopCallback(keras.callbacks.Callback):
         layer_stats: write a ``layer_stats`` line at every epoch end (default True).
     """
 
-    def __init__(self, run_dir=None, hparams=None, batch_size=None, control=True,
-                 batch_interval=0.1, stop_poll_interval=1.0, log=None, layer_stats=True):
+    def __init__(self, run_dir: str | None = None, hparams: Mapping[str, Any] | None = None,
+                 batch_size: int | None = None, control: bool = True, batch_interval: float = 0.1,
+                 stop_poll_interval: float = 1.0, log: RunLog | None = None,
+                 layer_stats: bool = True) -> None:
         super().__init__()
         self.log = log if log is not None else RunLog(run_dir, batch_interval=batch_interval)
         self.run_dir = self.log.dir
@@ -735,27 +755,28 @@ class FinetopCallback(keras.callbacks.Callback):
         self.revision = -1          # of the last model line written
         self.global_step = 0        # train batches seen, across fit calls
         self.last_epoch = -1        # last epoch finished (0-based)
-        self.stop_requested = None  # revision that asked to stop
-        self.pending = None         # ControlFile waiting for the fit wrapper
+        self.stop_requested: int | None = None  # revision that asked to stop
+        self.pending: ControlFile | None = None  # ControlFile waiting for the fit wrapper
         self._managed = False       # True while finetop.keras.fit drives us
-        self._callbacks = None      # set by the wrapper
-        self._last_rows = None
-        self._epoch_start = None
+        self._callbacks: list[Any] | None = None  # set by the wrapper
+        self._last_rows: tuple[list[dict[str, Any]], int | None] | None = None
+        self._epoch_start: float | None = None
         self._epoch = 0
         self._batch = 0             # batches done in the current epoch
         self._last_stop_poll = 0.0
-        self.layer_stats = LayerStats() if layer_stats else None
-        self.plan = None            # the running plan: {"plan", "revision", "done", "due"}
-        self.plans = {}             # plan id -> "running" / "finished" / "cancelled" / "failed"
+        self.layer_stats: LayerStats | None = LayerStats() if layer_stats else None
+        self.plan: dict[str, Any] | None = None  # the running plan: {"plan", "revision", "done", "due"}
+        self.plans: dict[str, str] = {}  # plan id -> "running" / "finished" / "cancelled" / "failed"
         self.plan_step_due = False  # the wrapper takes the plan's next step at this boundary
-        self.applied_rate = None    # the last learning_rate applied from control.json
-        self._pending_notes = []    # what of the pending revision applied already, and when
-        self._pending_old_rate = None
-        self._early_end = None      # (batch, steps): this epoch ended early for apply_now
+        self.applied_rate: float | None = None  # the last learning_rate applied from control.json
+        self._pending_notes: list[str] = []  # what of the pending revision applied already, and when
+        self._pending_old_rate: float | None = None
+        self._undone_rate: float | None = None
+        self._early_end: tuple[int, int | None] | None = None  # (batch, steps): this epoch ended early for apply_now
 
     # -- lines ------------------------------------------------------------------------------
 
-    def write_model(self, force=False):
+    def write_model(self, force: bool = False) -> list[dict[str, Any]]:
         rows = model_layers(self.model)
         links = connected_to(self.model)
         for row in rows:
@@ -769,7 +790,7 @@ class FinetopCallback(keras.callbacks.Callback):
             self._last_rows = (rows, opt)
         return rows
 
-    def write_run(self, callbacks=None):
+    def write_run(self, callbacks: Iterable[Any] | None = None) -> None:
         epochs = (self.params or {}).get("epochs")
         h = hparams_of(self.model, callbacks if callbacks is not None else
                        (self._callbacks or _sibling_callbacks(self)),
@@ -780,13 +801,13 @@ class FinetopCallback(keras.callbacks.Callback):
 
     # -- Keras hooks ------------------------------------------------------------------------
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.stop_requested = None
         self.pending = None
         self.write_run()
         self.write_model()
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
         self._batch = 0
         self._early_end = None
@@ -797,14 +818,14 @@ class FinetopCallback(keras.callbacks.Callback):
             except Exception as e:  # statistics must never stop training
                 self._stats_failed(e)
 
-    def _stats_failed(self, e):
+    def _stats_failed(self, e: Exception) -> None:
         self.layer_stats = None
         try:
             print("finetop: layer_stats disabled (%s: %s)" % (type(e).__name__, e), file=sys.stderr)
         except Exception:
             pass
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.global_step += 1
         self._batch += 1
         logs = logs or {}
@@ -823,7 +844,7 @@ class FinetopCallback(keras.callbacks.Callback):
                                             and c.learning_rate != self.applied_rate)))):
                     self._handle_control(self.control.poll(), during_epoch=True)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = dict(logs or {})
         if "learning_rate" not in logs:
             lr = _current_lr(self.model.optimizer)
@@ -849,17 +870,17 @@ class FinetopCallback(keras.callbacks.Callback):
             self.plan_step_due = True
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._managed:
             return  # the wrapper knows whether training goes on, and writes `end` itself
         self.log.end(*self.end_reason(self._siblings_or_none()))
 
-    def _siblings_or_none(self):
+    def _siblings_or_none(self) -> list[Any]:
         return self._callbacks if self._callbacks is not None else _sibling_callbacks(self)
 
     # -- control ----------------------------------------------------------------------------
 
-    def _handle_control(self, c, during_epoch=False):
+    def _handle_control(self, c: ControlFile | ControlError | None, during_epoch: bool = False) -> None:
         """Acts on what ``ControlReader.poll`` returned. Never raises: whatever goes wrong with a
         control file is a ``rejected`` line and training goes on."""
         if c is None:
@@ -875,7 +896,7 @@ class FinetopCallback(keras.callbacks.Callback):
             except Exception:
                 pass
 
-    def _handle_control_unsafe(self, c, during_epoch):
+    def _handle_control_unsafe(self, c: ControlFile | ControlError, during_epoch: bool) -> None:
         if isinstance(c, ControlError):
             self.log.control(c.revision, "rejected", [], "%s; training goes on unchanged" % c)
             return
@@ -900,7 +921,7 @@ class FinetopCallback(keras.callbacks.Callback):
             return
         flat = {name: (layer, ancestors) for name, layer, _, ancestors in _flatten(self.model)}
         rows = {name: layer for name, (layer, _) in flat.items()}
-        plan = getattr(c, "plan", None)
+        plan = c.plan
         names = list(c.trainable) + (plan.names() if plan is not None and not plan.cancel else [])
         unknown = sorted(set(n for n in names if n not in rows))
         if unknown:
@@ -912,7 +933,7 @@ class FinetopCallback(keras.callbacks.Callback):
         # A layer under a frozen nested model trains nothing whatever its own flag says.
         todo = {n: v for n, v in c.trainable.items()
                 if rows[n].trainable != v or (v and not all(a.trainable for a in flat[n][1]))}
-        rate = getattr(c, "learning_rate", None)
+        rate = c.learning_rate
         if rate is not None and rate == self.applied_rate:
             rate = None  # control.json is a state: the rate it still carries was applied already
         rate_by_recompile = rate is not None and opt is not None and not _rate_is_settable(opt)
@@ -947,13 +968,13 @@ class FinetopCallback(keras.callbacks.Callback):
             notes.append("learning rate %s -> %g %s (applied at once, no recompile needed)"
                          % (_rate_text(old_rate), rate, where) + self._rate_caveat())
         end_of = self._epoch + 1 if during_epoch else self.last_epoch + 1
-        if rate_by_recompile:
+        if rate_by_recompile and rate is not None:
             notes.append("the optimizer's learning rate is a %s, which Keras cannot set: it is "
                          "replaced by the constant %g at the recompile at the end of epoch %d"
                          % (_rate_kind(opt), rate, end_of) + self._rate_caveat())
-        if plan_action is not None:
+        if plan_action is not None and plan is not None:
             notes.append(self._plan_update(plan, plan_action, c.revision, end_of - 1))
-        if getattr(c, "note", None):
+        if c.note:
             notes.append(c.note)
         if not todo and not rate_by_recompile:
             self.log.control(c.revision, "applied", [],
@@ -970,7 +991,7 @@ class FinetopCallback(keras.callbacks.Callback):
         elif not during_epoch:
             self.model.stop_training = True
 
-    def _rate_caveat(self):
+    def _rate_caveat(self) -> str:
         for cb in self._callbacks or ():
             if isinstance(cb, keras.callbacks.LearningRateScheduler):
                 return (" (note: your LearningRateScheduler sets the rate again at the beginning "
@@ -979,7 +1000,7 @@ class FinetopCallback(keras.callbacks.Callback):
 
     # -- gradual unfreezing ----------------------------------------------------------------------
 
-    def _plan_action(self, plan):
+    def _plan_action(self, plan: Plan | None) -> str | None:
         """What a revision's ``plan`` does: None (no plan, or the running/finished one again),
         "start", "continue", "cancel" or "cancel-none"."""
         if plan is None:
@@ -993,7 +1014,7 @@ class FinetopCallback(keras.callbacks.Callback):
             return "again"
         return "start"
 
-    def _plan_update(self, plan, action, revision, epoch):
+    def _plan_update(self, plan: Plan, action: str, revision: int, epoch: int) -> str:
         """Starts, continues or cancels a plan; returns what to say about it."""
         n = len(plan.groups)
         if action == "start":
@@ -1014,11 +1035,15 @@ class FinetopCallback(keras.callbacks.Callback):
                                              "" if plan.every_epochs == 1 else "s", epoch + 1, rate))
         if action == "continue":
             p = self.plan
+            if p is None:  # "continue" is decided only for a running plan
+                return "plan %s is not running" % plan.id
             return "plan %s continues (%d/%d steps done)" % (plan.id, p["done"], len(p["plan"].groups))
         if action == "cancel":
             p, self.plan = self.plan, None
             self.plans[plan.id] = "cancelled"
             self.plan_step_due = False
+            if p is None:  # "cancel" is decided only for a running plan
+                return "plan %s is not running; nothing to cancel" % plan.id
             return ("plan %s cancelled after step %d/%d; the layers it unfroze stay trainable"
                     % (plan.id, p["done"], len(p["plan"].groups)))
         if action == "cancel-none":
@@ -1026,11 +1051,13 @@ class FinetopCallback(keras.callbacks.Callback):
                 plan.id, self.plans.get(plan.id, "never started"))
         return "plan %s is %s; it is not started again" % (plan.id, self.plans.get(plan.id))
 
-    def take_plan_step(self, model, done, epochs):
+    def take_plan_step(self, model: Any, done: int, epochs: int) -> None:
         """Unfreezes the plan's next group (and scales the rate by its ``lr_factor``) with one
         recompile, then writes a ``model`` line and a ``control`` line "plan <id>: step i/n:
         unfroze …". A step that fails is undone whole and stops the plan."""
         p = self.plan
+        if p is None:  # the wrapper takes a step only while a plan runs
+            return
         plan, i = p["plan"], p["done"]
         n = len(plan.groups)
         revision = self.control.last_revision if self.control is not None else p["revision"]
@@ -1072,7 +1099,7 @@ class FinetopCallback(keras.callbacks.Callback):
             parts.append("next step at the end of epoch %d" % (p["due"] + 1))
         self.log.control(revision, "applied", changed, "; ".join(parts))
 
-    def end_reason(self, callbacks=None):
+    def end_reason(self, callbacks: Iterable[Any] | None = None) -> tuple[str, str]:
         """(reason, message) for the training that just ended."""
         epochs = (self.params or {}).get("epochs")
         if self.stop_requested is not None:
@@ -1105,30 +1132,32 @@ class _Relay(keras.callbacks.Callback):
     Batch hooks are forwarded synchronously: Keras dispatches them on a thread only when no
     callback overrides them, and the FinetopCallback does."""
 
-    def __init__(self, callbacks, finetop_callback):
+    _model: Any  # set by Keras's Callback
+
+    def __init__(self, callbacks: Iterable[Any], finetop_callback: FinetopCallback) -> None:
         super().__init__()
         self.callbacks = list(callbacks)
         self.ft = finetop_callback
         self.started = False        # on_train_begin was forwarded
-        self.end_logs = None        # the held-back on_train_end's logs
-        self.others_stopped = None  # epoch at whose end another callback stopped training
-        self.weights = None         # trainable weights at a toggle (optimizers with EMA)
+        self.end_logs: dict[str, Any] | None = None  # the held-back on_train_end's logs
+        self.others_stopped: int | None = None  # epoch at whose end another callback stopped training
+        self.weights: list[tuple[Any, Any]] | None = None  # trainable weights at a toggle (optimizers with EMA)
 
-    def set_model(self, model):
+    def set_model(self, model: Any) -> None:
         if self.started and model is self._model:
             return
         self._model = model
         for cb in self.callbacks:
             cb.set_model(model)
 
-    def set_params(self, params):
+    def set_params(self, params: dict[str, Any]) -> None:
         self.params = params
         for cb in self.callbacks:
             cb.set_params(params)
 
     # -- begin / end: once for the whole training ----------------------------------------------
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.end_logs = None
         if self.started:
             return
@@ -1136,10 +1165,10 @@ class _Relay(keras.callbacks.Callback):
         for cb in self.callbacks:
             cb.on_train_begin(logs)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self.end_logs = dict(logs or {})
 
-    def finish(self):
+    def finish(self) -> None:
         """Delivers the held-back ``on_train_end``: training is over."""
         if not self.started:
             return
@@ -1150,11 +1179,11 @@ class _Relay(keras.callbacks.Callback):
 
     # -- epochs ---------------------------------------------------------------------------------
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         for cb in self.callbacks:
             cb.on_epoch_begin(epoch, logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         ours = self.ft._early_end is not None
         if ours:  # finetop ended this epoch early (apply_now): see whether anyone else stops
             self.model.stop_training = False
@@ -1171,8 +1200,8 @@ class _Relay(keras.callbacks.Callback):
 
     # -- everything else, as is ----------------------------------------------------------------
 
-    def _each(name):
-        def forward(self, *args, **kwargs):
+    def _each(name: str) -> Callable[..., None]:  # a helper of the class body, deleted below
+        def forward(self: _Relay, *args: Any, **kwargs: Any) -> None:
             for cb in self.callbacks:
                 getattr(cb, name)(*args, **kwargs)
         forward.__name__ = name
@@ -1193,7 +1222,7 @@ class _Relay(keras.callbacks.Callback):
     del _each
 
 
-def _undo_rate(model, ft):
+def _undo_rate(model: Any, ft: FinetopCallback) -> None:
     """Puts back the rate a pending revision set at once, when the rest of it cannot apply."""
     old = ft._pending_old_rate
     ft._pending_old_rate = None
@@ -1207,13 +1236,14 @@ def _undo_rate(model, ft):
     ft.applied_rate = None
 
 
-def _undo_text(ft):
+def _undo_text(ft: FinetopCallback) -> str:
     old = getattr(ft, "_undone_rate", None)
     return "" if old is None else "; the learning rate is back to %s (nothing applied half)" % \
         _rate_text(old)
 
 
-def _apply_pending(model, ft, pending, done, epochs, early):
+def _apply_pending(model: Any, ft: FinetopCallback, pending: ControlFile, done: int, epochs: int,
+                   early: tuple[int, int | None] | None) -> None:
     """Applies a revision's trainable flags (and a rate that needs a recompile) at this epoch
     boundary and acknowledges the whole revision with one control line saying what applied when."""
     rate = pending.learning_rate if (pending.learning_rate is not None and
@@ -1245,7 +1275,7 @@ def _apply_pending(model, ft, pending, done, epochs, early):
     ft._pending_notes = []
 
 
-def _default_batch_size(x, batch_size):
+def _default_batch_size(x: Any, batch_size: int | None) -> int | None:
     if batch_size is not None:
         return batch_size
     # Keras defaults to 32 for arrays; datasets and generators batch themselves.
@@ -1254,8 +1284,10 @@ def _default_batch_size(x, batch_size):
     return None
 
 
-def fit(model, x=None, y=None, *, epochs=1, initial_epoch=0, callbacks=None, run_dir=None,
-        finetop_callback=None, hparams=None, **fit_kwargs):
+def fit(model: Any, x: Any = None, y: Any = None, *, epochs: int = 1, initial_epoch: int = 0,
+        callbacks: Any = None, run_dir: str | None = None,
+        finetop_callback: FinetopCallback | None = None, hparams: Mapping[str, Any] | None = None,
+        **fit_kwargs: Any) -> Any:
     """``model.fit`` that also applies the dashboard's layer toggles (see the module docstring).
 
     Same arguments as ``model.fit``; returns one ``History`` for all epochs. ``run_dir`` /

@@ -11,6 +11,8 @@ error. Strings that cannot be UTF-8 (lone surrogates, e.g. from a hostile layer 
 control.json) are written as visible ``\\udXXX`` escapes instead of failing.
 """
 
+from __future__ import annotations
+
 import errno
 import json
 import math
@@ -19,13 +21,14 @@ import re
 import secrets
 import stat
 import time
+from typing import Any, Callable, Iterable, Mapping
 
 EVENTS = "events.jsonl"
 CONTROL = "control.json"
 FORMAT_VERSION = 1
 
 
-def default_run_dir(run_dir=None):
+def default_run_dir(run_dir: str | os.PathLike[str] | None = None) -> str:
     """The run directory to use: ``run_dir`` if given, else ``$FINETOP_RUN_DIR``, else a new
     ``runs/<timestamp>`` under the current directory."""
     if run_dir:
@@ -43,22 +46,22 @@ def default_run_dir(run_dir=None):
 
 # run_id of the latest run line written for each run directory (realpath), so that a
 # ControlReader of the same process knows which job it belongs to (stop addressing).
-_RUN_IDS = {}
+_RUN_IDS: dict[str, str] = {}
 
 
-def _dir_key(path):
+def _dir_key(path: str) -> str:
     try:
         return os.path.realpath(path)
     except Exception:
         return os.path.abspath(path)
 
 
-def run_id_for(run_dir):
+def run_id_for(run_dir: str) -> str | None:
     """The run_id of the latest ``run`` line this process wrote in ``run_dir``, or None."""
     return _RUN_IDS.get(_dir_key(run_dir))
 
 
-def new_run_id(run_dir):
+def new_run_id(run_dir: str) -> str:
     """A run_id unique to this job: the run directory's name and a random suffix (a job rerun in
     the same directory gets another, so a stop addressed to the old one cannot stop it)."""
     base = os.path.basename(os.path.normpath(os.path.abspath(run_dir))) or "run"
@@ -68,7 +71,7 @@ def new_run_id(run_dir):
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _escape_surrogates(o):
+def _escape_surrogates(o: Any) -> Any:
     if isinstance(o, str):
         return _SURROGATE.sub(lambda m: "\\u%04x" % ord(m.group()), o)
     if isinstance(o, dict):
@@ -78,19 +81,19 @@ def _escape_surrogates(o):
     return o
 
 
-_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a directory"),
+_FILE_KINDS: tuple[tuple[Callable[[int], bool], str], ...] = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a directory"),
                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
 
 
-def _kind(mode):
+def _kind(mode: int) -> str:
     for test, name in _FILE_KINDS:
         if test(mode):
             return name
     return "not a regular file"
 
 
-def open_append(path, mode=0o644):
+def open_append(path: str, mode: int = 0o644) -> int:
     """Opens ``path`` for appending, creating it if needed, the safe way for shared directories:
     never follows a symbolic link (O_NOFOLLOW), never blocks (O_NONBLOCK: a FIFO without a reader
     fails at once), and refuses anything but a regular file with a single link. Returns the descriptor; raises
@@ -125,7 +128,7 @@ def open_append(path, mode=0o644):
     return fd
 
 
-def _json_default(o):
+def _json_default(o: Any) -> Any:
     # numpy / jax / torch scalars and small arrays.
     for attr in ("item", "tolist"):
         f = getattr(o, attr, None)
@@ -139,7 +142,7 @@ def _json_default(o):
     return str(o)
 
 
-def to_number(v):
+def to_number(v: Any) -> float | None:
     """A float from a Python/numpy/jax/torch scalar, or None when it isn't one."""
     if v is None or isinstance(v, bool):
         return None
@@ -153,9 +156,10 @@ def to_number(v):
         return None
 
 
-def numeric_metrics(d, skip=()):
+def numeric_metrics(d: Mapping[Any, Any] | None, skip: Iterable[str] = ()) -> dict[str, float]:
     """The numeric entries of a metrics dict, as plain floats, in a stable order."""
-    out = {}
+    out: dict[str, float] = {}
+    skip = tuple(skip)
     for k, v in (d or {}).items():
         if k in skip:
             continue
@@ -172,13 +176,13 @@ class RunLog:
     ``runs/<timestamp>``. The directory is created if needed. ``batch`` lines are throttled to at
     most one per ``batch_interval`` seconds (0.1 s: ~10 per second)."""
 
-    def __init__(self, run_dir=None, batch_interval=0.1):
+    def __init__(self, run_dir: str | os.PathLike[str] | None = None, batch_interval: float = 0.1) -> None:
         self.dir = default_run_dir(run_dir)
         os.makedirs(self.dir, exist_ok=True)
         self.path = os.path.join(self.dir, EVENTS)
         self.control_path = os.path.join(self.dir, CONTROL)
         self.batch_interval = batch_interval
-        self._fd = None
+        self._fd: int | None = None
         self._fd = open_append(self.path)
         self.run_id = new_run_id(self.dir)
         self._last_batch = -math.inf
@@ -186,7 +190,7 @@ class RunLog:
 
     # -- the raw writer -------------------------------------------------------------------------
 
-    def write(self, obj):
+    def write(self, obj: Mapping[str, Any]) -> None:
         """Writes one JSON object as one line, with a single write() when the OS allows."""
         if self._fd is None:
             raise ValueError("RunLog is closed")
@@ -201,18 +205,18 @@ class RunLog:
             n = os.write(self._fd, view)
             view = view[n:]
 
-    def close(self):
+    def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self):
+    def __enter__(self) -> RunLog:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:
@@ -220,9 +224,10 @@ class RunLog:
 
     # -- one method per line type ---------------------------------------------------------------
 
-    def run(self, framework, framework_version=None, run_id=None, task=None, hparams=None,
-            started=None, **extra):
-        obj = {
+    def run(self, framework: str, framework_version: str | None = None, run_id: str | None = None,
+            task: Mapping[str, Any] | None = None, hparams: Mapping[str, Any] | None = None,
+            started: float | None = None, **extra: Any) -> None:
+        obj: dict[str, Any] = {
             "type": "run", "version": FORMAT_VERSION, "framework": framework,
             "framework_version": framework_version,
             "run_id": run_id or self.run_id,
@@ -235,56 +240,61 @@ class RunLog:
         _RUN_IDS[_dir_key(self.dir)] = obj["run_id"]
         self.write(obj)
 
-    def model(self, revision, layers, **extra):
+    def model(self, revision: int, layers: Iterable[Mapping[str, Any]], **extra: Any) -> None:
         """``layers``: dicts with name, class, shape, params, trainable_params, trainable, depth
         (and optionally learnable_params, partial, stats_frozen). ``extra``: more fields of the
         line, e.g. ``optimizer_params`` (Keras)."""
-        obj = {"type": "model", "revision": int(revision), "layers": list(layers)}
+        obj: dict[str, Any] = {"type": "model", "revision": int(revision), "layers": list(layers)}
         obj.update({k: v for k, v in extra.items() if v is not None})
         self.write(obj)
 
-    def batch(self, epoch, step, loss, metrics=None, force=False):
+    def batch(self, epoch: int, step: int, loss: Any, metrics: Mapping[str, Any] | None = None,
+              force: bool = False) -> bool:
         """Writes a batch line unless one was written less than ``batch_interval`` ago.
         Returns whether it wrote."""
         now = time.monotonic()
         if not force and now - self._last_batch < self.batch_interval:
             return False
         self._last_batch = now
-        loss = to_number(loss)
+        value = to_number(loss)
         self.write({"type": "batch", "epoch": int(epoch), "step": int(step),
-                    "loss": float("nan") if loss is None else loss,
+                    "loss": float("nan") if value is None else value,
                     "metrics": numeric_metrics(metrics, skip=("loss",))})
         return True
 
-    def epoch(self, epoch, loss=None, val_loss=None, metrics=None, step=None, time=None):
-        obj = {"type": "epoch", "epoch": int(epoch)}
+    def epoch(self, epoch: int, loss: Any = None, val_loss: Any = None,
+              metrics: Mapping[str, Any] | None = None, step: int | None = None,
+              time: float | None = None) -> None:
+        obj: dict[str, Any] = {"type": "epoch", "epoch": int(epoch)}
         if step is not None:
             obj["step"] = int(step)
-        loss = to_number(loss)
-        obj["loss"] = float("nan") if loss is None else loss
-        val_loss = to_number(val_loss)
-        if val_loss is not None:
-            obj["val_loss"] = val_loss
+        train = to_number(loss)
+        obj["loss"] = float("nan") if train is None else train
+        val = to_number(val_loss)
+        if val is not None:
+            obj["val_loss"] = val
         obj["metrics"] = numeric_metrics(metrics, skip=("loss", "val_loss"))
         if time is not None:
             obj["time"] = float(time)
         self.write(obj)
 
-    def layer_stats(self, epoch, update_ratio, grad_norm=None):
+    def layer_stats(self, epoch: int, update_ratio: Mapping[str, float],
+                    grad_norm: Mapping[str, float] | None = None) -> None:
         """``update_ratio`` {row name: ‖w_end − w_start‖ / ‖w_start‖ over the epoch} (exactly 0.0
         for a layer whose weights did not change); ``grad_norm`` {row name: number}, optional."""
-        obj = {"type": "layer_stats", "epoch": int(epoch),
+        obj: dict[str, Any] = {"type": "layer_stats", "epoch": int(epoch),
                "update_ratio": {str(k): float(v) for k, v in update_ratio.items()}}
         if grad_norm is not None:
             obj["grad_norm"] = {str(k): float(v) for k, v in grad_norm.items()}
         self.write(obj)
 
-    def control(self, revision, status, changed=(), message=None):
+    def control(self, revision: int, status: str, changed: Iterable[str] = (),
+                message: str | None = None) -> None:
         assert status in ("applied", "rejected")
         self.write({"type": "control", "revision": int(revision), "status": status,
                     "changed": list(changed), "message": message})
 
-    def end(self, reason, message=None):
+    def end(self, reason: str, message: str | None = None) -> None:
         assert reason in ("completed", "early_stopping", "stopped", "error")
         self.write({"type": "end", "reason": reason, "message": message})
         self.ended = True
