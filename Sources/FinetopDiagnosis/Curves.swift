@@ -17,6 +17,11 @@ public struct Curves: Sendable, Equatable {
     public var numClasses: Int?
     /// What the user expects the run to reach (`--target-accuracy`, `--target-loss`, or `target` in the hparams).
     public var target = Target()
+    /// Per record, the largest update ratio among the layers that moved at that epoch (`layer_stats`;
+    /// nil where the epoch has none, or no layer moved).
+    public var largestMovingRatio: [Double?] = []
+    /// The update-ratio band of the run's steps per epoch; nil for a run without `layer_stats`.
+    public var band: LearningBand?
 
     public init(epochNumbers: [Int], trainLoss: [Double?], valLoss: [Double?],
                 trainAccuracy: [Double?] = [], valAccuracy: [Double?] = [], accuracyName: String? = nil,
@@ -55,7 +60,14 @@ public struct Curves: Sendable, Equatable {
             accuracyName: accuracy,
             numClasses: run.info?.task?.numClasses ?? run.model.flatMap(RunFacts.outputWidth),
             target: target.isEmpty ? Target(run.info?.hparams ?? HParams()) : target)
+        if !run.layerStats.isEmpty {
+            band = LearningBand(run: run)
+            largestMovingRatio = LearningSignal.largestMovingRatio(run.layerStats, at: records.map(\.epoch))
+        }
     }
+
+    /// The largest update ratio of the layers that moved at record `i`, if the run logged one.
+    func largestMoving(at i: Int) -> Double? { largestMovingRatio.indices.contains(i) ? largestMovingRatio[i] : nil }
 
     public var count: Int { trainLoss.count }
     public var hasValidation: Bool { valLoss.contains { $0 != nil } }

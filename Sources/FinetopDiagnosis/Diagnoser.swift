@@ -97,6 +97,7 @@ public enum Diagnoser {
                              evidence: Evidence.sentences(for: .tooEarly, signals, t), suggestions: [])
         }
         var evidence = Evidence.sentences(for: last.label, signals, t)
+        evidence += LearningEvidence.sentences(for: last.label, facts.learning, signals)
         var confidence = last.raw.confidence
         if last.raw.label != last.label {
             confidence = 0.4
@@ -105,6 +106,6 @@ public enum Diagnoser {
         }
         return Diagnosis(label: last.label, sinceEpoch: signals.epoch(last.sinceIndex), confidence: confidence,
                          epochs: curves.count, evidence: evidence,
-                         suggestions: Suggestions.ranked(for: last.label, signals, facts, t))
+                         suggestions: Suggestions.ranked(for: last.label, signals, facts, t), learning: facts.learning)
     }
 }

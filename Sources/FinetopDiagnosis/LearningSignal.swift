@@ -63,6 +63,21 @@ public struct UnfreezeOutcome: Sendable, Equatable {
 }
 
 public enum LearningSignal {
+    /// For each of `epochs`, the largest finite update ratio above 0 logged at that epoch (nil when
+    /// the epoch has no `layer_stats` or no layer moved). One pass per layer over its column.
+    public static func largestMovingRatio(_ stats: LayerStats, at epochs: [Int]) -> [Double?] {
+        var bySlot = [Double?](repeating: nil, count: stats.epochs.count)
+        for name in stats.names {
+            for (slot, r) in stats.recentRatios(name, epochs: stats.epochs.count).enumerated() {
+                guard let r, r > 0, r.isFinite else { continue }
+                bySlot[slot] = max(bySlot[slot] ?? 0, r)
+            }
+        }
+        var slotOf: [Int: Int] = [:]
+        for (slot, e) in stats.epochs.enumerated() { slotOf[e] = slot }
+        return epochs.map { e in slotOf[e].flatMap { bySlot[$0] } }
+    }
+
     /// Steps per epoch from the epoch lines' cumulative `step` (median difference); nil when unknown.
     public static func stepsPerEpoch(_ run: Run) -> Int? {
         let steps = run.epochs.compactMap(\.step)
