@@ -294,6 +294,10 @@ public enum Rules {
         // mid-run value: a fall too slow to matter, however clean, is not learning.
         let stalled = s.layersBarelyMove && s.shape.trainBarelyLower
         guard plateau || stalled else { return nil }
+        // A model whose val_loss still improves (beyond its noise, and clearly below its mid-run value
+        // by the plateau's own 5%) is learning (issue 17 (3): a run still improving is fit, "train
+        // longer"), whatever its train loss says (some logs repeat a train loss computed less often).
+        if !holding && !stalled && s.shape.valImproving && s.shape.valClearlyLower { return nil }
         if let target = s.target.accuracy, let train = s.bestTrainAccuracy {
             let variance = max(0, train - (s.bestValAccuracy ?? train))
             let bias = target - train

@@ -262,6 +262,9 @@ public struct Shape: Sendable, Equatable {
     public var valImproving = true
     /// Val loss made a new best in the last third of the run.
     public var valNewBestLately = true
+    /// Val loss is more than 5% below its value at the middle of the run: the plateau test's own
+    /// yardstick (`trainBarelyLower`), read on validation.
+    public var valClearlyLower = false
     /// The train loss has plateaued: under 5% lower than at the middle of the run, and not falling
     /// by more than twice its noise over the last third.
     public var trainPlateau = false
@@ -311,6 +314,9 @@ public struct Shape: Sendable, Equatable {
         let newBestAccuracy = bestValAccuracyIndex.map { $0 >= cutoff } ?? false
         let lastVal = Self.lastThird(val, cutoff)
         let valFalling = lastVal.count >= 2 && (valNoise.map { Self.change(lastVal) < -2 * $0 } ?? false)
+        if let last = val.values.last, let middle = Self.lastValue(val, before: count / 2 + 1), count >= 4 {
+            valClearlyLower = SeriesSignals.relative(last, to: middle) < -0.05
+        }
         let lastValAccuracy = Array(valAccuracies.suffix(third))
         let accNoise = Self.noise(valAccuracies)
         let accRising = lastValAccuracy.count >= 2 && (accNoise.map { Self.change(lastValAccuracy) > 2 * $0 } ?? false)
