@@ -146,7 +146,7 @@ public struct RunningSignals: Sendable {
             valAccuracy: valAccuracy, bestValAccuracy: bestValAccuracy,
             accuracyName: curves.accuracyName, hasValidation: sawValidation,
             longestValStallBeforeBest: val.longestWaitBeforeBest,
-            shape: Shape(train: train, val: val, trainAccuracies: trainAccuracies, valAccuracies: valAccuracies,
+            shape: Shape(train: train, val: val, breaks: curves.controlEvents, trainAccuracies: trainAccuracies, valAccuracies: valAccuracies,
                          bestValAccuracyIndex: bestValAccuracyIndex, count: next),
             numClasses: curves.numClasses, target: curves.target,
             largestMovingRatio: curves.largestMoving(at: next - 1), band: curves.band)
@@ -286,10 +286,10 @@ public struct Shape: Sendable, Equatable {
     /// How many of the latest records make "the last third" of `count` (at least 2).
     static func third(_ count: Int) -> Int { max(2, Int((Double(count) / 3).rounded(.up))) }
 
-    init(train: SeriesTracker, val: SeriesTracker, trainAccuracies: [Double], valAccuracies: [Double],
+    init(train: SeriesTracker, val: SeriesTracker, breaks: Set<Int> = [], trainAccuracies: [Double], valAccuracies: [Double],
          bestValAccuracyIndex: Int?, count: Int) {
-        valNoise = Self.noise(val.values)
-        trainNoise = Self.noise(train.values)
+        valNoise = Self.noise(val.values, at: val.indices, breaks: breaks)
+        trainNoise = Self.noise(train.values, at: train.indices, breaks: breaks)
         let third = Self.third(count)
         let cutoff = count - third
         if !val.values.isEmpty {
@@ -356,15 +356,21 @@ public struct Shape: Sendable, Equatable {
     }
 
     /// Std of the second differences over √6, after the first three values and over the last 200;
-    /// nil with fewer than 3 second differences.
-    static func noise(_ values: [Double]) -> Double? {
-        let xs = Array(values.dropFirst(3).suffix(200))
+    /// nil with fewer than 3 second differences. A second difference whose three records span a
+    /// control event (`breaks`: a record the job reached after a toggle or a new learning rate, at
+    /// `indices`) is left out: the one-off jump the change caused is the change, not noise.
+    static func noise(_ values: [Double], at indices: [Int] = [], breaks: Set<Int> = []) -> Double? {
+        let skip = values.count - min(200, max(0, values.count - 3))
+        let xs = Array(values.dropFirst(skip))
+        let at = indices.count == values.count ? Array(indices.dropFirst(skip)) : []
         guard xs.count >= 5 else { return nil }
         var d: [Double] = []
         for k in 1..<(xs.count - 1) {
+            if !breaks.isEmpty, !at.isEmpty, breaks.contains(at[k]) || breaks.contains(at[k + 1]) { continue }
             let second: Double = xs[k + 1] - 2 * xs[k] + xs[k - 1]
             d.append(second)
         }
+        guard d.count >= 3 else { return nil }
         let mean: Double = d.reduce(0, +) / Double(d.count)
         var variance = 0.0
         for x in d { variance += (x - mean) * (x - mean) }
