@@ -94,7 +94,7 @@ enum LearningEvidence {
     }
 
     static func bandNote(_ l: LearningSummary) -> String {
-        "CS231n's rule of thumb is ~1e-3 of the weights a step; at \(l.stepsPerEpoch) steps an epoch, below "
+        "CS231n's rule of thumb is ~1e-3 of the weights a step; at \(l.stepsPerEpoch) step\(l.stepsPerEpoch == 1 ? "" : "s") an epoch, below "
             + "\(NumberText.value(l.barelyMovingBelow)) an epoch barely moves, above \(NumberText.value(l.farAbove)) is far too much"
     }
 
