@@ -17,9 +17,9 @@ public struct Curves: Sendable, Equatable {
     public var numClasses: Int?
     /// What the user expects the run to reach (`--target-accuracy`, `--target-loss`, or `target` in the hparams).
     public var target = Target()
-    /// Per record, the largest update ratio among the layers that moved at that epoch (`layer_stats`;
-    /// nil where the epoch has none, or no layer moved).
-    public var largestMovingRatio: [Double?] = []
+    /// Per record, the ratio that says whether the layers barely moved at that epoch
+    /// (`LearningSignal.movementRatio`; nil where the epoch has no `layer_stats`, or no layer moved).
+    public var movementRatio: [Double?] = []
     /// The update-ratio band of the run's steps per epoch; nil for a run without `layer_stats`.
     public var band: LearningBand?
     /// Records the job reached right after a control event (the model revision of its `layer_stats`
@@ -65,8 +65,9 @@ public struct Curves: Sendable, Equatable {
             numClasses: run.info?.task?.numClasses ?? run.model.flatMap(RunFacts.outputWidth),
             target: target.isEmpty ? Target(run.info?.hparams ?? HParams()) : target)
         if !run.layerStats.isEmpty {
-            band = LearningBand(run: run)
-            largestMovingRatio = LearningSignal.largestMovingRatio(run.layerStats, at: records.map(\.epoch))
+            let band = LearningBand(run: run)
+            self.band = band
+            movementRatio = LearningSignal.movementRatio(run.layerStats, model: run.model, band: band, at: records.map(\.epoch))
         }
         controlEvents = Self.controlEvents(run)
     }
@@ -89,8 +90,8 @@ public struct Curves: Sendable, Equatable {
         return events
     }
 
-    /// The largest update ratio of the layers that moved at record `i`, if the run logged one.
-    func largestMoving(at i: Int) -> Double? { largestMovingRatio.indices.contains(i) ? largestMovingRatio[i] : nil }
+    /// The movement ratio at record `i`, if the run logged one.
+    func movement(at i: Int) -> Double? { movementRatio.indices.contains(i) ? movementRatio[i] : nil }
 
     public var count: Int { trainLoss.count }
     public var hasValidation: Bool { valLoss.contains { $0 != nil } }

@@ -26,7 +26,9 @@ public enum Diagnoser {
     public static func diagnose(_ run: Run, thresholds t: Thresholds, target: Target = Target()) -> DiagnosisReport {
         let curves = Curves(run, target: target)
         let timeline = replay(curves, t, finished: isFinished(run))
-        let current = diagnosis(curves, timeline, RunFacts(run), t)
+        var facts = RunFacts(run)
+        facts.learning = LearningSummary(run, label: timeline.last?.label ?? .tooEarly)
+        let current = diagnosis(curves, timeline, facts, t)
         return DiagnosisReport(current: current, history: timeline.map { ($0.epoch, $0.label) })
     }
 

@@ -30,8 +30,9 @@ public struct LearningSummary: Sendable, Equatable {
             && a.lastUnfrozen == b.lastUnfrozen && a.unfrozen == b.unfrozen && a.nextBlock == b.nextBlock
     }
 
-    /// Nil for a run without `layer_stats` or without a model line.
-    public init?(_ run: Run) {
+    /// Nil for a run without `layer_stats` or without a model line. The scans of every logged epoch
+    /// (`farAboveBand`, `stoppedMoving`) are made only for a diverging run, where they are evidence.
+    public init?(_ run: Run, label: FitLabel) {
         let stats = run.layerStats
         guard !stats.isEmpty, let model = run.model else { return nil }
         let band = LearningBand(run: run)
@@ -43,13 +44,13 @@ public struct LearningSummary: Sendable, Equatable {
         for layer in model.layers where layer.hasWeights && !LayerStats.isFrozen(layer) {
             guard stats.wasFrozenWhenLogged(layer.name) == false, let r = stats.latest(layer.name)?.ratio, !r.isNaN else { continue }
             largest = max(largest ?? 0, r)
-            if r == 0, stats.recentRatios(layer.name, epochs: stats.epochs.count).contains(where: { ($0 ?? 0) > 0 }) {
+            if label == .diverging, r == 0, stats.recentRatios(layer.name, epochs: stats.epochs.count).contains(where: { ($0 ?? 0) > 0 }) {
                 stoppedMoving.append(layer.name)
             }
         }
         largestTrainableRatio = largest
         // Far above: the peak over the run, since a blow-up often kills the layers it hit (ratio 0 after).
-        for name in stats.names {
+        for name in stats.names where label == .diverging {
             let column = stats.recentRatios(name, epochs: stats.epochs.count)
             var peak: (Double, Int)?
             for (slot, r) in column.enumerated() {

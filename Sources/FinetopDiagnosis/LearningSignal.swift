@@ -63,14 +63,23 @@ public struct UnfreezeOutcome: Sendable, Equatable {
 }
 
 public enum LearningSignal {
-    /// For each of `epochs`, the largest finite update ratio above 0 logged at that epoch (nil when
-    /// the epoch has no `layer_stats` or no layer moved). One pass per layer over its column.
-    public static func largestMovingRatio(_ stats: LayerStats, at epochs: [Int]) -> [Double?] {
+    /// For each of `epochs`, a ratio that decides whether the layers barely moved at that epoch:
+    /// the largest finite ratio above 0 when every layer stayed below `band.barelyMoving`, else one
+    /// at or above it (nil when the epoch has no `layer_stats` or no layer moved). Layers trainable
+    /// in `model` are read first and the scan stops once every epoch has one layer moving in the
+    /// band, so a healthy run costs about one column, not layers × epochs.
+    public static func movementRatio(_ stats: LayerStats, model: LayerTable?, band: LearningBand, at epochs: [Int]) -> [Double?] {
         var bySlot = [Double?](repeating: nil, count: stats.epochs.count)
-        for name in stats.names {
+        var undecided = stats.epochs.count
+        let trainable = Set(model?.layers.filter { !LayerStats.isFrozen($0) }.map(\.name) ?? [])
+        let ordered = stats.names.filter { trainable.contains($0) } + stats.names.filter { !trainable.contains($0) }
+        for name in ordered where undecided > 0 {
             for (slot, r) in stats.recentRatios(name, epochs: stats.epochs.count).enumerated() {
                 guard let r, r > 0, r.isFinite else { continue }
-                bySlot[slot] = max(bySlot[slot] ?? 0, r)
+                let before = bySlot[slot] ?? 0
+                guard before < band.barelyMoving, r > before else { continue }
+                bySlot[slot] = r
+                if r >= band.barelyMoving { undecided -= 1 }
             }
         }
         var slotOf: [Int: Int] = [:]

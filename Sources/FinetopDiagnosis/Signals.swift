@@ -59,15 +59,15 @@ public struct Signals: Sendable, Equatable {
     public var shape = Shape()
     public var numClasses: Int?
     public var target = Target()
-    /// The largest update ratio among the layers that moved at the latest epoch (`layer_stats`), and
-    /// the band it is judged against; nil when the run logged none for that epoch.
-    public var largestMovingRatio: Double?
+    /// The movement ratio of the latest epoch (`LearningSignal.movementRatio`), and the band it is
+    /// judged against; nil when the run logged none for that epoch.
+    public var movementRatio: Double?
     public var band: LearningBand?
 
     /// Every layer that moved at the latest epoch barely moved (below the band, CS231n's rule): the
     /// learning rate is too low for the layers that train, whatever the loss does by the epoch.
     public var layersBarelyMove: Bool {
-        guard let r = largestMovingRatio, let band else { return false }
+        guard let r = movementRatio, let band else { return false }
         return band.verdict(r) == .barelyMoving
     }
 
@@ -149,7 +149,7 @@ public struct RunningSignals: Sendable {
             shape: Shape(train: train, val: val, breaks: curves.controlEvents, trainAccuracies: trainAccuracies, valAccuracies: valAccuracies,
                          bestValAccuracyIndex: bestValAccuracyIndex, count: next),
             numClasses: curves.numClasses, target: curves.target,
-            largestMovingRatio: curves.largestMoving(at: next - 1), band: curves.band)
+            movementRatio: curves.movement(at: next - 1), band: curves.band)
     }
 
     static func isNonFinite(_ v: Double?) -> Bool { v.map { !$0.isFinite } ?? false }

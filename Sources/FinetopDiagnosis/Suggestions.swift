@@ -20,7 +20,6 @@ struct RunFacts: Sendable {
         canStop = run.format.acceptsControl && run.end == nil
         framework = Framework(run)
         input = InputKind(model: run.model, augmentation: hparams.augmentation, framework: framework)
-        learning = LearningSummary(run)
     }
 
     /// The width of the last layer, "(None, 5)" → 5: the number of classes of a classifier head.
