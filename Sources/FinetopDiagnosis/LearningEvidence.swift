@@ -95,8 +95,8 @@ enum LearningEvidence {
     }
 
     static func bandNote(_ l: LearningSummary) -> String {
-        "CS231n's rule of thumb is ~1e-3 of the weights a step; at \(l.stepsPerEpoch) step\(l.stepsPerEpoch == 1 ? "" : "s") an epoch, below "
-            + "\(NumberText.value(l.barelyMovingBelow)) an epoch barely moves, above \(NumberText.value(l.farAbove)) is far too much"
+        "band at \(l.stepsPerEpoch) step\(l.stepsPerEpoch == 1 ? "" : "s") an epoch: \(NumberText.value(l.barelyMovingBelow)) to "
+            + "\(NumberText.value(l.farAbove)), from CS231n's ~1e-3 of the weights a step"
     }
 
     static func sentences(for label: FitLabel, _ l: LearningSummary?, _ s: Signals) -> [String] {

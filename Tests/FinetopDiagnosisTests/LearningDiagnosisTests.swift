@@ -20,6 +20,7 @@ import Testing
         #expect(d.suggestions.first?.id == "raise_learning_rate", "\(d.suggestions.map(\.text))")
         #expect(d.suggestions.first?.text.contains("SGD's learning rate 10×: 1e-05 → 0.0001") == true)
         #expect(!d.suggestions.contains { $0.id == "train_longer" })
+        #expect(!d.evidence.contains { $0.contains("more epochs would help") }, "\(d.evidence)")
         // The base was unfrozen at the end of epoch 4 and barely moves either.
         #expect(d.evidence.contains { $0.contains("the layer you unfroze last (base_dense) does not learn") }, "\(d.evidence)")
         #expect(d.learning?.unfrozen.notLearning == ["base_dense"])
