@@ -17,6 +17,15 @@ public struct Curves: Sendable, Equatable {
     public var numClasses: Int?
     /// What the user expects the run to reach (`--target-accuracy`, `--target-loss`, or `target` in the hparams).
     public var target = Target()
+    /// Per record, the ratio that says whether the layers barely moved at that epoch
+    /// (`LearningSignal.movementRatio`; nil where the epoch has no `layer_stats`, or no layer moved).
+    public var movementRatio: [Double?] = []
+    /// The update-ratio band of the run's steps per epoch; nil for a run without `layer_stats`.
+    public var band: LearningBand?
+    /// Records the job reached right after a control event (the model revision of its `layer_stats`
+    /// or its reported `learning_rate` changed since the record before): the jump across one is the
+    /// change the user made, which the noise estimate leaves out.
+    public var controlEvents: Set<Int> = []
 
     public init(epochNumbers: [Int], trainLoss: [Double?], valLoss: [Double?],
                 trainAccuracy: [Double?] = [], valAccuracy: [Double?] = [], accuracyName: String? = nil,
@@ -55,7 +64,34 @@ public struct Curves: Sendable, Equatable {
             accuracyName: accuracy,
             numClasses: run.info?.task?.numClasses ?? run.model.flatMap(RunFacts.outputWidth),
             target: target.isEmpty ? Target(run.info?.hparams ?? HParams()) : target)
+        if !run.layerStats.isEmpty {
+            let band = LearningBand(run: run)
+            self.band = band
+            movementRatio = LearningSignal.movementRatio(run.layerStats, model: run.model, band: band, at: records.map(\.epoch))
+        }
+        controlEvents = Self.controlEvents(run)
     }
+
+    /// Record indices whose model revision (from the `layer_stats` line of the same epoch) differs
+    /// from the previous record's, or whose reported learning rate steps away from a rate held the
+    /// two records before (a toggle, ReduceLROnPlateau, a step decay; a schedule that changes the
+    /// rate every epoch has no one-off jumps).
+    static func controlEvents(_ run: Run) -> Set<Int> {
+        var revisionAt: [Int: Int] = [:]
+        for (slot, e) in run.layerStats.epochs.enumerated() where run.layerStats.modelRevisions[slot] >= 0 {
+            revisionAt[e] = run.layerStats.modelRevisions[slot]
+        }
+        var events: Set<Int> = []
+        func rate(_ i: Int) -> Double? { (run.epochs[i].values["learning_rate"] ?? run.epochs[i].values["lr"]).flatMap { $0.isFinite ? $0 : nil } }
+        for i in run.epochs.indices.dropFirst() {
+            if let r0 = revisionAt[run.epochs[i - 1].epoch], let r1 = revisionAt[run.epochs[i].epoch], r0 != r1 { events.insert(i) }
+            if i >= 2, let held = rate(i - 1), rate(i - 2) == held, let now = rate(i), now != held { events.insert(i) }
+        }
+        return events
+    }
+
+    /// The movement ratio at record `i`, if the run logged one.
+    func movement(at i: Int) -> Double? { movementRatio.indices.contains(i) ? movementRatio[i] : nil }
 
     public var count: Int { trainLoss.count }
     public var hasValidation: Bool { valLoss.contains { $0 != nil } }

@@ -26,7 +26,9 @@ public enum Diagnoser {
     public static func diagnose(_ run: Run, thresholds t: Thresholds, target: Target = Target()) -> DiagnosisReport {
         let curves = Curves(run, target: target)
         let timeline = replay(curves, t, finished: isFinished(run))
-        let current = diagnosis(curves, timeline, RunFacts(run), t)
+        var facts = RunFacts(run)
+        facts.learning = LearningSummary(run, label: timeline.last?.label ?? .tooEarly)
+        let current = diagnosis(curves, timeline, facts, t)
         return DiagnosisReport(current: current, history: timeline.map { ($0.epoch, $0.label) })
     }
 
@@ -97,6 +99,7 @@ public enum Diagnoser {
                              evidence: Evidence.sentences(for: .tooEarly, signals, t), suggestions: [])
         }
         var evidence = Evidence.sentences(for: last.label, signals, t)
+        evidence += LearningEvidence.sentences(for: last.label, facts.learning, signals)
         var confidence = last.raw.confidence
         if last.raw.label != last.label {
             confidence = 0.4
@@ -105,6 +108,6 @@ public enum Diagnoser {
         }
         return Diagnosis(label: last.label, sinceEpoch: signals.epoch(last.sinceIndex), confidence: confidence,
                          epochs: curves.count, evidence: evidence,
-                         suggestions: Suggestions.ranked(for: last.label, signals, facts, t))
+                         suggestions: Suggestions.ranked(for: last.label, signals, facts, t), learning: facts.learning)
     }
 }

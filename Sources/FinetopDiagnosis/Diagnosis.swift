@@ -41,15 +41,18 @@ public struct Diagnosis: Sendable, Equatable {
     public var evidence: [String]
     /// Best first.
     public var suggestions: [Suggestion]
+    /// What the per-layer update ratios say, for a run with `layer_stats`.
+    public var learning: LearningSummary?
 
     public init(label: FitLabel, sinceEpoch: Int, confidence: Double, epochs: Int,
-                evidence: [String], suggestions: [Suggestion]) {
+                evidence: [String], suggestions: [Suggestion], learning: LearningSummary? = nil) {
         self.label = label
         self.sinceEpoch = sinceEpoch
         self.confidence = confidence
         self.epochs = epochs
         self.evidence = evidence
         self.suggestions = suggestions
+        self.learning = learning
     }
 }
 

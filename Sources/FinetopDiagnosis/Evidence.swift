@@ -123,7 +123,7 @@ enum Evidence {
 
     static func trend(_ s: Signals, _ t: Thresholds) -> String {
         let slope = s.train.map { NumberText.percent(-$0.logSlope) } ?? "?"
-        return Rules.stillFalling(s, t)
+        return Rules.stillFalling(s, t) && !s.layersBarelyMove
             ? "train loss still falls \(slope) an epoch: more epochs would help"
             : "train loss has flattened (\(slope) an epoch): more epochs alone won't fix it"
     }

@@ -63,6 +63,30 @@ public struct UnfreezeOutcome: Sendable, Equatable {
 }
 
 public enum LearningSignal {
+    /// For each of `epochs`, a ratio that decides whether the layers barely moved at that epoch:
+    /// the largest finite ratio above 0 when every layer stayed below `band.barelyMoving`, else one
+    /// at or above it (nil when the epoch has no `layer_stats` or no layer moved). Layers trainable
+    /// in `model` are read first and the scan stops once every epoch has one layer moving in the
+    /// band, so a healthy run costs about one column, not layers × epochs.
+    public static func movementRatio(_ stats: LayerStats, model: LayerTable?, band: LearningBand, at epochs: [Int]) -> [Double?] {
+        var bySlot = [Double?](repeating: nil, count: stats.epochs.count)
+        var undecided = stats.epochs.count
+        let trainable = Set(model?.layers.filter { !LayerStats.isFrozen($0) }.map(\.name) ?? [])
+        let ordered = stats.names.filter { trainable.contains($0) } + stats.names.filter { !trainable.contains($0) }
+        for name in ordered where undecided > 0 {
+            for (slot, r) in stats.recentRatios(name, epochs: stats.epochs.count).enumerated() {
+                guard let r, r > 0, r.isFinite else { continue }
+                let before = bySlot[slot] ?? 0
+                guard before < band.barelyMoving, r > before else { continue }
+                bySlot[slot] = r
+                if r >= band.barelyMoving { undecided -= 1 }
+            }
+        }
+        var slotOf: [Int: Int] = [:]
+        for (slot, e) in stats.epochs.enumerated() { slotOf[e] = slot }
+        return epochs.map { e in slotOf[e].flatMap { bySlot[$0] } }
+    }
+
     /// Steps per epoch from the epoch lines' cumulative `step` (median difference); nil when unknown.
     public static func stepsPerEpoch(_ run: Run) -> Int? {
         let steps = run.epochs.compactMap(\.step)

@@ -23,7 +23,7 @@ extension DiagnosisReport {
         let history: [JSONValue] = self.history.map { h in
             .object([("epoch", JSONValue(h.epoch)), ("label", .string(h.label.rawValue))])
         }
-        let object: JSONValue = .object([
+        var fields: [(String, JSONValue)] = [
             ("label", .string(d.label.rawValue)),
             ("since_epoch", JSONValue(d.sinceEpoch)),
             ("confidence", .number(Self.rounded(d.confidence))),
@@ -31,7 +31,10 @@ extension DiagnosisReport {
             ("evidence", .array(d.evidence.map { .string($0) })),
             ("suggestions", .array(suggestions)),
             ("history", .array(history)),
-        ])
+        ]
+        // Only for runs with layer_stats: the fields above keep their shape for every run.
+        if let learning = d.learning { fields.append(("learning", learning.json)) }
+        let object: JSONValue = .object(fields)
         return JSONText.render(object)
     }
 

@@ -290,7 +290,14 @@ public enum Rules {
         // Entering needs both signs of a plateau; leaving needs both broken (the loss 5% below its
         // mid-run value AND falling beyond twice its noise over the last third).
         let plateau = s.shape.trainPlateau || (holding && (s.shape.trainBarelyLower || (s.shape.trainChangeLastThird ?? -1) >= -t.noiseMultiple * (s.shape.trainNoise ?? 0)))
-        guard plateau else { return nil }
+        // Every layer that trains barely moves (layer_stats) and the loss is barely below its
+        // mid-run value: a fall too slow to matter, however clean, is not learning.
+        let stalled = s.layersBarelyMove && s.shape.trainBarelyLower
+        guard plateau || stalled else { return nil }
+        // A model whose val_loss still improves (beyond its noise, and clearly below its mid-run value
+        // by the plateau's own 5%) is learning (issue 17 (3): a run still improving is fit, "train
+        // longer"), whatever its train loss says (some logs repeat a train loss computed less often).
+        if !holding && !stalled && s.shape.valImproving && s.shape.valClearlyLower { return nil }
         if let target = s.target.accuracy, let train = s.bestTrainAccuracy {
             let variance = max(0, train - (s.bestValAccuracy ?? train))
             let bias = target - train

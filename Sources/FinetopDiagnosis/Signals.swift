@@ -59,6 +59,17 @@ public struct Signals: Sendable, Equatable {
     public var shape = Shape()
     public var numClasses: Int?
     public var target = Target()
+    /// The movement ratio of the latest epoch (`LearningSignal.movementRatio`), and the band it is
+    /// judged against; nil when the run logged none for that epoch.
+    public var movementRatio: Double?
+    public var band: LearningBand?
+
+    /// Every layer that moved at the latest epoch barely moved (below the band, CS231n's rule): the
+    /// learning rate is too low for the layers that train, whatever the loss does by the epoch.
+    public var layersBarelyMove: Bool {
+        guard let r = movementRatio, let band else { return false }
+        return band.verdict(r) == .barelyMoving
+    }
 
     /// ln(classes): the loss of a classifier that guesses uniformly (nil when the classes are unknown).
     public var chanceLoss: Double? { numClasses.map { log(Double($0)) } }
@@ -135,9 +146,10 @@ public struct RunningSignals: Sendable {
             valAccuracy: valAccuracy, bestValAccuracy: bestValAccuracy,
             accuracyName: curves.accuracyName, hasValidation: sawValidation,
             longestValStallBeforeBest: val.longestWaitBeforeBest,
-            shape: Shape(train: train, val: val, trainAccuracies: trainAccuracies, valAccuracies: valAccuracies,
+            shape: Shape(train: train, val: val, breaks: curves.controlEvents, trainAccuracies: trainAccuracies, valAccuracies: valAccuracies,
                          bestValAccuracyIndex: bestValAccuracyIndex, count: next),
-            numClasses: curves.numClasses, target: curves.target)
+            numClasses: curves.numClasses, target: curves.target,
+            movementRatio: curves.movement(at: next - 1), band: curves.band)
     }
 
     static func isNonFinite(_ v: Double?) -> Bool { v.map { !$0.isFinite } ?? false }
@@ -250,6 +262,9 @@ public struct Shape: Sendable, Equatable {
     public var valImproving = true
     /// Val loss made a new best in the last third of the run.
     public var valNewBestLately = true
+    /// Val loss is more than 5% below its value at the middle of the run: the plateau test's own
+    /// yardstick (`trainBarelyLower`), read on validation.
+    public var valClearlyLower = false
     /// The train loss has plateaued: under 5% lower than at the middle of the run, and not falling
     /// by more than twice its noise over the last third.
     public var trainPlateau = false
@@ -271,10 +286,10 @@ public struct Shape: Sendable, Equatable {
     /// How many of the latest records make "the last third" of `count` (at least 2).
     static func third(_ count: Int) -> Int { max(2, Int((Double(count) / 3).rounded(.up))) }
 
-    init(train: SeriesTracker, val: SeriesTracker, trainAccuracies: [Double], valAccuracies: [Double],
+    init(train: SeriesTracker, val: SeriesTracker, breaks: Set<Int> = [], trainAccuracies: [Double], valAccuracies: [Double],
          bestValAccuracyIndex: Int?, count: Int) {
-        valNoise = Self.noise(val.values)
-        trainNoise = Self.noise(train.values)
+        valNoise = Self.noise(val.values, at: val.indices, breaks: breaks)
+        trainNoise = Self.noise(train.values, at: train.indices, breaks: breaks)
         let third = Self.third(count)
         let cutoff = count - third
         if !val.values.isEmpty {
@@ -299,6 +314,9 @@ public struct Shape: Sendable, Equatable {
         let newBestAccuracy = bestValAccuracyIndex.map { $0 >= cutoff } ?? false
         let lastVal = Self.lastThird(val, cutoff)
         let valFalling = lastVal.count >= 2 && (valNoise.map { Self.change(lastVal) < -2 * $0 } ?? false)
+        if let last = val.values.last, let middle = Self.lastValue(val, before: count / 2 + 1), count >= 4 {
+            valClearlyLower = SeriesSignals.relative(last, to: middle) < -0.05
+        }
         let lastValAccuracy = Array(valAccuracies.suffix(third))
         let accNoise = Self.noise(valAccuracies)
         let accRising = lastValAccuracy.count >= 2 && (accNoise.map { Self.change(lastValAccuracy) > 2 * $0 } ?? false)
@@ -338,15 +356,21 @@ public struct Shape: Sendable, Equatable {
     }
 
     /// Std of the second differences over √6, after the first three values and over the last 200;
-    /// nil with fewer than 3 second differences.
-    static func noise(_ values: [Double]) -> Double? {
-        let xs = Array(values.dropFirst(3).suffix(200))
+    /// nil with fewer than 3 second differences. A second difference whose three records span a
+    /// control event (`breaks`: a record the job reached after a toggle or a new learning rate, at
+    /// `indices`) is left out: the one-off jump the change caused is the change, not noise.
+    static func noise(_ values: [Double], at indices: [Int] = [], breaks: Set<Int> = []) -> Double? {
+        let skip = values.count - min(200, max(0, values.count - 3))
+        let xs = Array(values.dropFirst(skip))
+        let at = indices.count == values.count ? Array(indices.dropFirst(skip)) : []
         guard xs.count >= 5 else { return nil }
         var d: [Double] = []
         for k in 1..<(xs.count - 1) {
+            if !breaks.isEmpty, !at.isEmpty, breaks.contains(at[k]) || breaks.contains(at[k + 1]) { continue }
             let second: Double = xs[k + 1] - 2 * xs[k] + xs[k - 1]
             d.append(second)
         }
+        guard d.count >= 3 else { return nil }
         let mean: Double = d.reduce(0, +) / Double(d.count)
         var variance = 0.0
         for x in d { variance += (x - mean) * (x - mean) }

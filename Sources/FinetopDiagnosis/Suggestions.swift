@@ -10,6 +10,8 @@ struct RunFacts: Sendable {
     var canStop: Bool
     var framework: Framework
     var input: InputKind
+    /// What the run's `layer_stats` say (nil without them).
+    var learning: LearningSummary?
 
     init(_ run: Run) {
         model = run.model
@@ -99,6 +101,7 @@ enum Suggestions {
         case .underfitting: out = underfitting(s, facts, t)
         case .fit: out = fit(s, facts, t)
         }
+        LearningEvidence.adjust(&out, for: label, facts.learning, facts)
         if !s.hasValidation && s.count > 0 { out.insert(addValidation(facts), at: min(1, out.count)) }
         return out
     }
@@ -121,7 +124,7 @@ enum Suggestions {
         if let u = unfreeze(facts, lowerRate: false) { out.append(u) }
         out += softenRegularization(s, facts)
         out.append(biggerModel(facts))
-        if Rules.stillFalling(s, t) { out.insert(trainLonger(facts), at: 0) }
+        if Rules.stillFalling(s, t) && !s.layersBarelyMove { out.insert(trainLonger(facts), at: 0) }
         return out
     }
 

@@ -96,6 +96,12 @@ struct EarlyStoppingRow {
           they are still improving. Its turns were labeled without a noise test.
         - Flapping counts any X→Y→X over the whole history, including long stretches (fit×30 between two
           overfitting stretches of a run whose val_loss came back down).
+        - Before this session's changes (commit 80cdbf3) the public corpus scored 134/142 = 94.4% (grouped
+          CV the same), flapping 10/185 = 5.4%, fit curves called overfitting 2/87 = 2.3%; the generated
+          corpus 68/101, flapping 1/125, 2/32. Changes since: underfitting is not entered while val_loss
+          still improves clearly (ends `p072`'s fit→underfitting→fit), the noise leaves out jumps at control
+          events (no corpus curve records one: the CSV logs carry no model revision or rate), and the
+          layer_stats evidence (no corpus curve has layer_stats; tested on real Keras runs in Corpus/learning).
 
 
         """
@@ -119,7 +125,9 @@ struct EarlyStoppingRow {
             if let a = summary.range(of: Self.begin), let b = summary.range(of: Self.end) {
                 summary.removeSubrange(a.lowerBound..<b.upperBound)
             }
+            while summary.hasSuffix("\n\n") { summary.removeLast() }
             if !summary.hasSuffix("\n") { summary += "\n" }
+            summary += "\n"
             summary += Self.begin + "\n## Diagnosis evaluation (current rules, then the baseline rules before issue 17)\n\nWritten by `FINETOP_SUMMARY=1 swift test --filter CorpusReportTests`.\n\n"
                 + Self.notes
                 + text + Self.end + "\n"
@@ -138,7 +146,8 @@ struct EarlyStoppingRow {
         let card = try Scorecard.score("public", try Corpora.publicCurves())
         try #require(card.clear.count >= 30, "the public corpus is missing")
         #expect(card.agreement >= 0.90)
-        #expect(card.falseOverfitRate <= 0.10)
+        #expect(card.falseOverfitRate <= 0.05)
+        #expect(card.flappingRate <= 0.05)
     }
 
     /// The generated corpus labels underfitting against a reference run the rules cannot see; its
