@@ -17,6 +17,8 @@ enum HelpOverlay {
         var lines = Self.lines(s)
         // Short screens lose the blank separators first, so the hint at the end still shows.
         if lines.count + 2 > area.height - 2 { lines = lines.filter { !($0.0.isEmpty && $0.1.isEmpty) } }
+        // Then the legend (the README has it; the marks show in the table): every key and the hint stay.
+        if lines.count + 2 > area.height - 2 { lines = lines.filter { line in !legend.contains { $0.0 == line.0 } } }
         let keyW = lines.map { TextWidth.of($0.0) }.max() ?? 0
         let textW = lines.map { TextWidth.of($0.1) }.max() ?? 0
         let w = min(area.width - 2, keyW + textW + 5)
