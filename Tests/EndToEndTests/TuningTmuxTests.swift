@@ -54,6 +54,7 @@ struct TuningTmuxTests {
         try t.tmux(["send-keys", "-t", t.name, "-l", "1"])
         pressed = Date()
         try t.keys("Enter")
+        try waitUntil("control.json with the plan") { (try? ControlFile.read(from: dir))?.plan != nil }
         let plan = try #require(try ControlFile.read(from: dir)?.plan)
         #expect(plan.groups == [["dense_3"], ["dense_2"], ["dense_1"]])
         #expect(plan.everyEpochs == 1 && plan.lrFactor == 0.1)
