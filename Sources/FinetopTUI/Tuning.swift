@@ -56,6 +56,12 @@ struct TuningChange: Sendable, Equatable {
     }
 }
 
+/// A rate the job applied from control.json, and how many epoch lines the run had then.
+struct AppliedRate: Sendable, Equatable {
+    var rate: Double
+    var epochs: Int
+}
+
 /// Where a plan stands, from control.json and the job's `control` lines.
 public struct PlanProgress: Sendable, Equatable {
     public enum State: Sendable, Equatable {
@@ -82,9 +88,11 @@ public struct TuningState: Sendable, Equatable {
     public var rate: Double?
     /// The revision that set `rate`; the rate is pending until the job answers a revision ≥ it.
     public var rateAt: Int?
-    /// The number of epoch lines when the job applied `rate`: the header shows `rate` until a
-    /// later epoch line reports the rate itself.
-    var rateAppliedAtEpochs: Int?
+    /// Whether the job has answered `rate` (applied or not).
+    var rateAnswered = false
+    /// The rate the job last applied from control.json and the number of epoch lines then: the
+    /// header shows it until a later epoch line reports the job's rate itself.
+    var applied: AppliedRate?
     /// control.json's plan, the revision that first wrote it (its id), and the one that cancelled it.
     public var plan: ControlPlan?
     public var planAt: Int?
@@ -117,7 +125,7 @@ public struct TuningState: Sendable, Equatable {
         if f.learningRate != rate {
             rate = f.learningRate
             rateAt = f.learningRate == nil ? nil : f.revision
-            rateAppliedAtEpochs = nil
+            rateAnswered = false
         }
         takePlan(f.plan, at: f.revision)
     }
@@ -127,7 +135,7 @@ public struct TuningState: Sendable, Equatable {
         if let rate = change.learningRate {
             self.rate = rate
             rateAt = rate == nil ? nil : revision
-            rateAppliedAtEpochs = nil
+            rateAnswered = false
         }
         if let plan = change.plan { takePlan(plan, at: revision) }
     }
@@ -184,7 +192,7 @@ extension AppState {
     /// The rate to show: the one the job applied from control.json until an epoch line after it
     /// reports the rate itself, else the reported one.
     public var currentRate: Double? {
-        if let rate = tuning.rate, let n = tuning.rateAppliedAtEpochs, run.epochs.count <= n { return rate }
+        if let a = tuning.applied, run.epochs.count <= a.epochs { return a.rate }
         return reportedRate
     }
 
@@ -472,9 +480,14 @@ func kerasWaitNote(_ s: AppState, _ change: [String: Bool]) -> String {
 /// After a new snapshot of the run: notes when the job applied the rate, and shows a plan
 /// step's own words instead of the generic ack note.
 func followTuning(_ s: inout AppState, newAcks: ArraySlice<ControlAck>) {
-    if let at = s.tuning.rateAt, s.tuning.rateAppliedAtEpochs == nil,
-       let ack = s.run.acks.first(where: { $0.revision >= at }), ack.status == .applied {
-        s.tuning.rateAppliedAtEpochs = s.run.epochs.count
+    if let at = s.tuning.rateAt, let rate = s.tuning.rate, !s.tuning.rateAnswered,
+       let ack = s.run.acks.first(where: { $0.revision >= at }) {
+        s.tuning.rateAnswered = true
+        if ack.status == .applied { s.tuning.applied = AppliedRate(rate: rate, epochs: s.run.epochs.count) }
+    }
+    // The job's own words for what it did with a rate ("learning rate 0.0005 from epoch 11").
+    if let ack = newAcks.last, ack.status == .applied, let text = ack.message, text.contains("rate") {
+        s.message = StatusMessage("job applied revision \(ack.revision): \(text)")
     }
     guard let plan = s.tuning.plan, let ack = newAcks.last(where: { $0.message?.contains("plan \(plan.id)") == true }),
           let text = ack.message else { return }

@@ -142,6 +142,20 @@ import FinetopDiagnosis
         #expect(h.header.contains("lr 3e-06"))
     }
 
+    /// Seen on a real Keras job: the epoch line before the applied rate must not be taken for the rate now.
+    @Test func aSecondChangeStartsFromTheAppliedRateNotAnOlderEpochLine() throws {
+        var h = Harness(Self.run("keras", rate: 1e-4))
+        defer { h.cleanUp() }
+        try h.press([.char("-")])
+        try h.ack(1, message: "learning rate 0.0001 -> 1e-05 from batch 3 of epoch 4 (applied at once, no recompile needed)")
+        #expect(h.header.contains("lr 1e-05"))
+        try h.press([.char("+")])
+        #expect(h.header.contains("lr 1e-05→0.0001 pending"), "\(h.header)")
+        try h.ack(2, message: "learning rate 1e-05 -> 0.0001 from batch 9 of epoch 4 (applied at once, no recompile needed)")
+        #expect(h.header.contains("lr 0.0001") && !h.header.contains("pending"))
+        #expect(h.state.message?.text.hasPrefix("job applied revision 2: learning rate 1e-05 -> 0.0001") == true)
+    }
+
     @Test func aRejectedRateFallsBackToTheReportedOne() throws {
         var h = Harness(Self.run("keras"))
         defer { h.cleanUp() }

@@ -25,6 +25,10 @@ enum Header {
         let limit = row.maxX
         // The rate and the plan after the liveness, as many as fit with the run name at its shortest.
         var tuning = TuningHeader.parts(s)
+        // A running job's pid gives way to them first (an exit status never does).
+        if let job = s.job, job.isRunning, headerWidth(parts + tuning, nameWidth: 8) > limit - x {
+            parts.remove(at: tuningAt)
+        }
         while !tuning.isEmpty && headerWidth(parts + tuning, nameWidth: 8) > limit - x { tuning.removeLast() }
         parts.insert(contentsOf: tuning, at: tuningAt)
         // Keras's wait for the epoch end, whole or not at all (the toggle's note and `Y*` say it too).
