@@ -465,3 +465,23 @@ import FinetopDiagnosis
         assertSnapshot("tuning_rate_prompt_80x24", h.state)
     }
 }
+
+/// The header keeps a running job's pid unless dropping it lets the plan show.
+@Suite struct TuningHeaderTests {
+    @Test func pidGivesWayOnlyWhenThatShowsMore() {
+        var s = TestRuns.state(TuningTests.run("keras"), width: 80, height: 24, name: "run")
+        s.job = JobView(pid: 31_337, ctrlCInterruptsJob: true)
+        #expect(render(s).lines[0].contains("lr 0.001 · pid 31337"))
+        s.tuning.plan = ControlPlan(id: "p", groups: [["block_4_conv"], ["block_3_conv"], ["block_2_conv"]])
+        s.tuning.planAt = 1
+        let header = render(s).lines[0]
+        #expect(header.contains("lr 0.001 · plan 0/3 sent") && !header.contains("pid"), "\(header)")
+        // Without a plan, nothing more would fit without the pid: it stays.
+        s.tuning.plan = nil
+        #expect(render(s).lines[0].contains("pid 31337"))
+        // An ended job's status never gives way.
+        s.tuning.plan = ControlPlan(id: "p", groups: [["block_4_conv"], ["block_3_conv"], ["block_2_conv"]])
+        s.job?.state = .exited(1)
+        #expect(render(s).lines[0].contains("exited with status 1"), "\(render(s).lines[0])")
+    }
+}

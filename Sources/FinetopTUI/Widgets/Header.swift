@@ -24,12 +24,21 @@ enum Header {
         var x = row.x
         let limit = row.maxX
         // The rate and the plan after the liveness, as many as fit with the run name at its shortest.
-        var tuning = TuningHeader.parts(s)
-        // A running job's pid gives way to them first (an exit status never does).
-        if let job = s.job, job.isRunning, headerWidth(parts + tuning, nameWidth: 8) > limit - x {
-            parts.remove(at: tuningAt)
+        let all = TuningHeader.parts(s)
+        func fitting(_ base: [(String, Style)]) -> Int {
+            var n = all.count
+            while n > 0 && headerWidth(base + all.prefix(n), nameWidth: 8) > limit - x { n -= 1 }
+            return n
         }
-        while !tuning.isEmpty && headerWidth(parts + tuning, nameWidth: 8) > limit - x { tuning.removeLast() }
+        var fitCount = fitting(parts)
+        // A running job's pid gives way to them when that lets one more show (an exit status never does).
+        if fitCount < all.count, let job = s.job, job.isRunning {
+            var without = parts
+            without.remove(at: tuningAt)
+            let m = fitting(without)
+            if m > fitCount { (parts, fitCount) = (without, m) }
+        }
+        let tuning = Array(all.prefix(fitCount))
         parts.insert(contentsOf: tuning, at: tuningAt)
         // Keras's wait for the epoch end, whole or not at all (the toggle's note and `Y*` say it too).
         if let wait = TuningHeader.kerasWait(s), headerWidth(parts + [wait], nameWidth: 8) <= limit - x { parts.append(wait) }
