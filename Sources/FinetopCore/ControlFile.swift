@@ -30,9 +30,14 @@ public struct ControlFile: Sendable, Equatable {
     public var unfreezeLRFactor: Double?
     /// A plan the job carries out on its own (gradual unfreezing).
     public var plan: ControlPlan?
+    /// Apply this revision's trainable change at the next batch boundary instead of the epoch's
+    /// end, where the framework can (Keras ends the epoch early). Says something about this
+    /// revision only: every write sets it anew.
+    public var applyNow: Bool
 
     public init(revision: Int = 0, trainable: [String: Bool] = [:], stop: Bool = false, stopRunID: String? = nil,
-                learningRate: Double? = nil, unfreezeLRFactor: Double? = nil, plan: ControlPlan? = nil) {
+                learningRate: Double? = nil, unfreezeLRFactor: Double? = nil, plan: ControlPlan? = nil,
+                applyNow: Bool = false) {
         self.revision = revision
         self.trainable = trainable
         self.stop = stop
@@ -40,6 +45,7 @@ public struct ControlFile: Sendable, Equatable {
         self.learningRate = learningRate
         self.unfreezeLRFactor = unfreezeLRFactor
         self.plan = plan
+        self.applyNow = applyNow
     }
 
     /// A learning rate or factor a job can use: finite and above 0.
@@ -59,6 +65,7 @@ public struct ControlFile: Sendable, Equatable {
         if let rate = learningRate { text += ", \"learning_rate\": " + JSONText.number(rate) }
         if let factor = unfreezeLRFactor { text += ", \"unfreeze_lr_factor\": " + JSONText.number(factor) }
         if let plan { text += ", \"plan\": " + plan.json }
+        if applyNow { text += ", \"apply_now\": true" }
         return text + "}\n"
     }
 
@@ -133,6 +140,10 @@ public struct ControlFile: Sendable, Equatable {
             control[keyPath: slot] = d
         }
         if let p = value["plan"], p != .null { control.plan = try ControlPlan.parse(p, path: path) }
+        if let a = value["apply_now"], a != .null {
+            guard let b = a.bool else { throw ReadError(path: path, problem: "\"apply_now\" must be true or false") }
+            control.applyNow = b
+        }
         return control
     }
 
@@ -165,6 +176,7 @@ public struct ControlFile: Sendable, Equatable {
         if let rate = change.learningRate { next.learningRate = rate }
         if let factor = change.unfreezeLRFactor { next.unfreezeLRFactor = factor }
         if let plan = change.plan { next.plan = plan }
+        next.applyNow = change.applyNow
         if let problem = next.settingsProblem { throw ReadError(path: path(in: directory), problem: problem) }
         if let stop = change.stop {
             next.stop = stop
@@ -218,6 +230,9 @@ public struct ControlChange: Sendable, Equatable {
     public var unfreezeLRFactor: Double??
     /// nil leaves the file's plan; `.some(nil)` removes it; a plan with `cancel` stops it.
     public var plan: ControlPlan??
+    /// This revision asks for its trainable change at the next batch boundary (`apply_now`);
+    /// not carried over from the file, so only the write that asks for it has it.
+    public var applyNow: Bool
     /// The flags of the job's latest model line, by row name (nil: no model line yet), and the
     /// highest revision the job has answered: the file's other entries converge on them.
     public var actual: [String: Bool]?
@@ -226,7 +241,7 @@ public struct ControlChange: Sendable, Equatable {
     public init(trainable: [String: Bool] = [:], stop: Bool? = nil, stopRunID: String? = nil, atLeast: Int = 1,
                 known: [String: Bool] = [:],
                 learningRate: Double?? = nil, unfreezeLRFactor: Double?? = nil, plan: ControlPlan?? = nil,
-                actual: [String: Bool]? = nil, acknowledged: Int = -1) {
+                applyNow: Bool = false, actual: [String: Bool]? = nil, acknowledged: Int = -1) {
         self.actual = actual
         self.acknowledged = acknowledged
         self.trainable = trainable
@@ -237,5 +252,6 @@ public struct ControlChange: Sendable, Equatable {
         self.learningRate = learningRate
         self.unfreezeLRFactor = unfreezeLRFactor
         self.plan = plan
+        self.applyNow = applyNow
     }
 }

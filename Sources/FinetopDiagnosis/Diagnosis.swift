@@ -22,10 +22,14 @@ public struct Suggestion: Sendable, Equatable {
     public var id: String
     public var text: String
     public var action: SuggestedAction?
-    public init(id: String, text: String, action: SuggestedAction? = nil) {
+    /// The learning-rate change that goes with `action` (0.1: a 10× smaller rate for what it
+    /// unfreezes); nil when the action is the flags alone.
+    public var rateFactor: Double?
+    public init(id: String, text: String, action: SuggestedAction? = nil, rateFactor: Double? = nil) {
         self.id = id
         self.text = text
         self.action = action
+        self.rateFactor = rateFactor
     }
 }
 

@@ -136,7 +136,8 @@ enum Suggestions {
         var text = "unfreeze \(what) (\(plan.span)): +\(KerasFormat.count(plan.trainableDelta)) trainable params "
             + "(\(KerasFormat.count(plan.trainableBefore)) → \(KerasFormat.count(plan.trainableAfter)))"
         if lowerRate { text += ", and recompile with a 10× smaller learning rate" + rateChange(facts) }
-        return Suggestion(id: lowerRate ? "unfreeze_lower_lr" : "unfreeze_more", text: text, action: .setTrainable(plan.flags))
+        return Suggestion(id: lowerRate ? "unfreeze_lower_lr" : "unfreeze_more", text: text, action: .setTrainable(plan.flags),
+                          rateFactor: lowerRate ? 0.1 : nil)
     }
 
     /// " (0.001 → 0.0001)" when the run reported its rate.

@@ -265,6 +265,8 @@ public struct AppState: Sendable {
     public var confirm: Confirm?
     public var message: StatusMessage?
     public var control: ControlState
+    /// The learning rate, plan and value being typed (Tuning.swift).
+    public var tuning: TuningState
     public var shouldQuit = false
     /// The signal that made us quit, if one did (the caller exits with 128 + it).
     public var quitSignal: Int32?
@@ -293,6 +295,7 @@ public struct AppState: Sendable {
         self.now = now
         self.lastWrite = lastWrite
         self.control = ControlState(existing: control)
+        self.tuning = TuningState(existing: control)
         self.acksSeen = run.acks.count
         self.lastAckedRevision = Self.highestAck(run)
         self.layerWidths = LayerWidths(run)

@@ -5,6 +5,8 @@ public enum Action: Sendable, Equatable, CaseIterable {
     case search, nextMatch, previousMatch
     case toggle, unfreezeFromHere, freezeToHere, applySuggestion, stop
     case output, cycleMetric, logScale, help, repaint, quit, interrupt
+    /// Tuning.swift: the learning rate, an unfreeze keeping the rate, gradual unfreezing, Keras's apply now.
+    case setRate, rateUp, rateDown, unfreezeKeepRate, startPlan, cancelPlan, applyNow
 }
 
 /// One row of the key table: the keys, what they do, and when they do nothing and why.
@@ -59,16 +61,28 @@ public enum KeyBindings {
                 help: "fold / unfold the block under the cursor (a MobileNetV2 block, features.3, encoder.layer.0); Z: every block"),
         Binding("O", [(.char("O"), .sortByRatio)], help: "order the layers by latest update ratio / back to model order",
                 disabledReason: noLayerStats),
-        Binding("/", [(.char("/"), .search)], help: "search layer names and classes", bar: ("/", "search", 8)),
-        Binding("n N", [(.char("n"), .nextMatch), (.char("N"), .previousMatch)], help: "next / previous match"),
+        Binding("/ n N", [(.char("/"), .search), (.char("n"), .nextMatch), (.char("N"), .previousMatch)],
+                help: "search layer names and classes; n N: next / previous match", bar: ("/", "search", 8)),
         Binding("space", [(.char(" "), .toggle)], help: "toggle trainable for the layer under the cursor (a folded block: all its layers)",
                 bar: ("space", "toggle", 1), disabledReason: readOnly),
-        Binding("u", [(.char("u"), .unfreezeFromHere)], help: "unfreeze from the cursor to the end (the last N)",
+        Binding("u U", [(.char("u"), .unfreezeFromHere), (.char("U"), .unfreezeKeepRate)],
+                help: "unfreeze from the cursor to the end (the last N) at rate ÷10: own param group (PyTorch, HF, "
+                    + "Lightning), the whole rate in Keras; U: the rate unchanged",
                 bar: ("u", "unfreeze from here", 2), disabledReason: readOnly),
         Binding("f", [(.char("f"), .freezeToHere)], help: "freeze from the top down to the cursor",
                 bar: ("f", "freeze to here", 3), disabledReason: readOnly),
         Binding("a", [(.char("a"), .applySuggestion)], help: "apply the diagnosis's top suggestion when it is an action",
                 bar: ("a", "apply fix", 4), disabledReason: noSuggestion),
+        Binding("!", [(.char("!"), .applyNow)],
+                help: "Keras: apply the pending change now, ending the epoch early at the next batch (apply_now)",
+                disabledReason: nothingToApplyNow),
+        Binding("r + -", [(.char("r"), .setRate), (.char("+"), .rateUp), (.char("="), .rateUp), (.char("-"), .rateDown)],
+                help: "set the whole optimizer's learning rate (type a value, enter); + (or =) ×10, - ÷10",
+                bar: ("r", "rate", 6), disabledReason: readOnly),
+        Binding("p P", [(.char("p"), .startPlan), (.char("P"), .cancelPlan)],
+                help: "gradual unfreezing: one more block every K epochs (type K) back to the cursor's block, rate ÷10 "
+                    + "each, shown in the header; P cancels it",
+                bar: ("p", "plan", 11), disabledReason: readOnly),
         Binding("s", [(.char("s"), .stop)], help: "ask the job to stop (y/n first; a second s sends Ctrl-C)",
                 bar: ("s", "stop", 7), disabledReason: cannotStop),
         Binding("o", [(.char("o"), .output)], help: "the tail of the run's output.log",
@@ -96,8 +110,9 @@ public enum KeyBindings {
     public static var markdownTable: String {
         var rows = ["| key | does |", "|---|---|"]
         for b in all {
-            let keys = b.label.split(separator: " ").map { part -> String in
-                part == "/" && b.label != "/" ? "/" : "`\(part)`"
+            // A "/" between keys means "or"; first, it is the search key.
+            let keys = b.label.split(separator: " ").enumerated().map { i, part -> String in
+                part == "/" && i > 0 ? "/" : "`\(part)`"
             }.joined(separator: " ")
             var text = b.help
             if let job = b.helpWithJob { text += "; under `finetop run`: " + job }

@@ -32,6 +32,7 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
                 s.message = StatusMessage("job rejected revision \(ack.revision): \(ack.message ?? "no reason given")", .error)
             }
         }
+        followTuning(&s, newAcks: run.acks.dropFirst(s.acksSeen))
         s.acksSeen = run.acks.count
         if endedNow { effects += clearStopOfEndedJob(&s) }
     case .tick(let now):
@@ -95,6 +96,7 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
             s.control.failed[name] = nil
         }
         if change.stop == true { s.control.stopAt = file.revision }
+        s.tuning.written(file, change)
         if file.revision != change.atLeast, let m = s.message {
             s.message?.text = m.text.replacing("revision \(change.atLeast)", with: "revision \(file.revision)")
         }
@@ -111,9 +113,11 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
             s.control.stopAt = nil
             s.control.stopRunID = nil
         }
+        s.tuning.failed(change)
         let what: String
         if change.trainable.isEmpty {
-            what = change.stop == true ? "the stop was not sent" : "the stop was not cleared"
+            what = change.stop == true ? "the stop was not sent" : change.stop == false ? "the stop was not cleared"
+                : "the change was NOT sent, the job trains as before"
             if change.stop == true { s.job?.stopAskedAt = nil }
         } else {
             let n = change.trainable.count
@@ -122,6 +126,7 @@ public func reduce(_ state: AppState, _ event: Event) -> (AppState, [Effect]) {
         s.message = StatusMessage("could not write control.json: \(why) · \(what)", .error)
     case .controlRead(let file):
         let changed = s.control.adopt(file)
+        s.tuning.adopt(file)
         if !changed.isEmpty, let file {
             s.message = StatusMessage("control.json revision \(file.revision) from elsewhere (another dashboard?): "
                 + summarize(changed) + " changed")
@@ -138,6 +143,7 @@ private func handleKey(_ s: inout AppState, _ key: Key) -> [Effect] {
     // Ctrl-C and Ctrl-L work in every mode.
     if let (binding, action) = found, binding.global { return perform(action, &s) }
     if s.searching { return searchKey(&s, key) }
+    if s.tuning.prompt != nil { return tuningPromptKey(&s, key) }
     if let confirm = s.confirm {
         s.confirm = nil
         switch confirm {
@@ -205,6 +211,8 @@ private func perform(_ action: Action, _ s: inout AppState) -> [Effect] {
     case .help:
         s.showHelp = true
         s.helpScroll = 0
+    case .setRate, .rateUp, .rateDown, .unfreezeKeepRate, .startPlan, .cancelPlan, .applyNow:
+        return performTuning(action, &s)
     }
     return []
 }
@@ -306,7 +314,8 @@ private func toggleUnderCursor(_ s: inout AppState) -> [Effect] {
     return setTrainable(&s, [layer.name: want], describe: "\(want ? "unfreeze" : "freeze") \(layer.name)")
 }
 
-private func unfreezeFromCursor(_ s: inout AppState) -> [Effect] {
+/// `u` (the layers it unfreezes at the rate × `rateFactor`, see `unfreezeWithRate`) and `U` (nil: the rate unchanged).
+func unfreezeFromCursor(_ s: inout AppState, rateFactor: Double? = 0.1) -> [Effect] {
     let ls = s.layers
     guard s.cursor < ls.count else { return [] }
     var change: [String: Bool] = [:]
@@ -316,7 +325,7 @@ private func unfreezeFromCursor(_ s: inout AppState) -> [Effect] {
         s.message = StatusMessage("the last \(n) layers are already trainable")
         return []
     }
-    return setTrainable(&s, change, describe: "unfreeze the last \(n) layers (\(change.count) with weights)")
+    return unfreezeWithRate(&s, change, describe: "unfreeze the last \(n) layers (\(change.count) with weights)", rateFactor: rateFactor)
 }
 
 private func freezeToCursor(_ s: inout AppState) -> [Effect] {
@@ -334,7 +343,8 @@ private func freezeToCursor(_ s: inout AppState) -> [Effect] {
 }
 
 /// The one path every trainable change takes: toggles, `u`, `f` and an applied suggestion.
-func setTrainable(_ s: inout AppState, _ change: [String: Bool], describe: String) -> [Effect] {
+func setTrainable(_ s: inout AppState, _ change: [String: Bool], describe: String,
+                  tuning: TuningChange = TuningChange()) -> [Effect] {
     // control.json says what the user will see: a frozen nested model around an unfrozen layer is unfrozen too.
     let change = s.run.model.map { m in m.consistentChange(change, desired: s.control.desired, shown: { s.shownFlag($0) }) } ?? change
     if let why = s.readOnlyReason {
@@ -348,15 +358,20 @@ func setTrainable(_ s: inout AppState, _ change: [String: Bool], describe: Strin
         s.control.changedAt[name] = revision
     }
     s.control.revision = revision
+    s.tuning.record(tuning, at: revision)
     if s.jobHasEnded {
         // Nothing reads control.json until a job starts again here; it applies the flags at its start.
         s.message = StatusMessage("\(describe) · written (revision \(revision)); the job has ended: "
             + "applied when a job is restarted in this directory")
     } else {
         s.message = StatusMessage("\(describe) · pending (revision \(revision))")
+        let note = kerasWaitNote(s, change)
+        s.message?.text += note
     }
-    return [.writeControl(ControlChange(trainable: change, atLeast: revision, known: known, actual: s.modelFlags,
-                                        acknowledged: s.lastAckedRevision))]
+    var write = ControlChange(trainable: change, atLeast: revision, known: known, actual: s.modelFlags,
+                              acknowledged: s.lastAckedRevision)
+    tuning.apply(to: &write)
+    return [.writeControl(write)]
 }
 
 /// A stop is meant for one job: once that job has ended, take it back so it cannot stop the
@@ -447,7 +462,7 @@ private func applyTopSuggestion(_ s: inout AppState) -> [Effect] {
             s.message = StatusMessage("the suggestion names no layer of this model", .warning)
             return []
         }
-        return setTrainable(&s, known, describe: top.text)
+        return unfreezeWithRate(&s, known, describe: top.text, rateFactor: top.rateFactor)
     case .stopJob:
         if let why = s.readOnlyReason {
             s.message = StatusMessage("cannot stop: \(why)", .warning)

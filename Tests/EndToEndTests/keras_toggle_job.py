@@ -37,8 +37,11 @@ class WeightRecorder(keras.callbacks.Callback):
                 digest.update(np.asarray(keras.ops.convert_to_numpy(w)).tobytes())
             layers[layer.name] = {"trainable": bool(layer.trainable), "sha1": digest.hexdigest()}
         trainable = int(sum(int(np.prod(w.shape)) for w in self.model.trainable_weights))
+        # The optimizer's own rate, read from the job's side.
+        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         with open(os.path.join(RUN_DIR, "weights.jsonl"), "a") as f:
-            f.write(json.dumps({"epoch": epoch, "trainable_params": trainable, "layers": layers}) + "\n")
+            f.write(json.dumps({"epoch": epoch, "trainable_params": trainable, "layers": layers,
+                                "optimizer_lr": lr}) + "\n")
         # Paced so a person (or a test) can act between epochs.
         time.sleep(EPOCH_SECONDS)
 
@@ -55,8 +58,11 @@ def main():
         keras.layers.Dense(16, activation="relu", name="dense_c"),
         keras.layers.Dense(10, activation="softmax", name="head"),
     ])
-    model.get_layer("dense_a").trainable = False
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+    # JOB_FROZEN / JOB_LR: the rate test (TuningTmuxTests) starts with more frozen and a lower rate.
+    for name in os.environ.get("JOB_FROZEN", "dense_a").split(","):
+        model.get_layer(name).trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(float(os.environ.get("JOB_LR", "1e-3"))),
+                  loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     epochs = int(os.environ.get("JOB_EPOCHS", "60"))
     finetop.keras.fit(model, x, y, epochs=epochs, batch_size=64, validation_split=0.2,

@@ -286,6 +286,8 @@ import Testing
         #expect(report.current.label == .fit)
         let u = try #require(report.current.suggestions.first { $0.id == "unfreeze_lower_lr" })
         #expect(u.text.contains("10× smaller learning rate (0.001 → 0.0001)"))
+        // The dashboard's `a` writes the rate with the flags (issue 13): the suggestion carries it.
+        #expect(u.rateFactor == 0.1)
     }
 }
 

@@ -47,7 +47,11 @@ import FinetopCore
             let pieces = shown.split(separator: "…", omittingEmptySubsequences: false).map(String.init)
             var rest = Substring(full)
             for (i, piece) in pieces.enumerated() where !piece.isEmpty {
-                if i == 0 { guard rest.hasPrefix(piece) else { return false } }
+                // A numbered block's name may start abbreviated (`b_16_de…ise_BN`, NameShortener).
+                if i == 0, !rest.hasPrefix(piece) {
+                    guard abbreviation(piece, full) else { return false }
+                    continue
+                }
                 // Known limit: at 60 columns a 5-digit layer number and its last part need 13 of
                 // the name column's 12, and the end of the abbreviated path shows (`…99.m.g_proj`).
                 guard let r = rest.range(of: piece) else {

@@ -15,6 +15,7 @@ enum Header {
         let (k, n) = s.epochCounter
         parts.append((n.map { "epoch \(k)/\($0)" } ?? "epoch \(k)", .plain))
         parts.append((livenessText(s), livenessStyle(s.liveness)))
+        let tuningAt = parts.count
         if let job = s.job { parts.append(jobText(job)) }
         if s.run.skippedLines > 0 {
             parts.append(("\(s.run.skippedLines) skipped line\(s.run.skippedLines == 1 ? "" : "s")", Style(fg: .yellow)))
@@ -22,6 +23,25 @@ enum Header {
         if s.stopPending { parts.append(("stop requested", Style(fg: .red, bold: true))) }
         var x = row.x
         let limit = row.maxX
+        // The rate and the plan after the liveness, as many as fit with the run name at its shortest.
+        let all = TuningHeader.parts(s)
+        func fitting(_ base: [(String, Style)]) -> Int {
+            var n = all.count
+            while n > 0 && headerWidth(base + all.prefix(n), nameWidth: 8) > limit - x { n -= 1 }
+            return n
+        }
+        var fitCount = fitting(parts)
+        // A running job's pid gives way to them when that lets one more show (an exit status never does).
+        if fitCount < all.count, let job = s.job, job.isRunning {
+            var without = parts
+            without.remove(at: tuningAt)
+            let m = fitting(without)
+            if m > fitCount { (parts, fitCount) = (without, m) }
+        }
+        let tuning = Array(all.prefix(fitCount))
+        parts.insert(contentsOf: tuning, at: tuningAt)
+        // Keras's wait for the epoch end, whole or not at all (the toggle's note and `Y*` say it too).
+        if let wait = TuningHeader.kerasWait(s), headerWidth(parts + [wait], nameWidth: 8) <= limit - x { parts.append(wait) }
         // The hint is the first thing to go: shown whole or not at all.
         if let hint = s.hint, headerWidth(parts + [(hint, .plain)], nameWidth: .max) <= limit - x {
             parts.append((shown(s, hint), Style(fg: .cyan)))

@@ -16,9 +16,10 @@ enum HelpOverlay {
     }
 
     static func lines(_ s: AppState) -> [(String, String)] {
-        var lines = KeyBindings.all.map { ($0.label, $0.help(for: s)) }
+        // The hint (where to go next) comes first, so it shows even when the help must scroll.
+        var lines: [(String, String)] = s.hint.map { [("", shown(s, $0)), ("", "")] } ?? []
+        lines += KeyBindings.all.map { ($0.label, $0.help(for: s)) }
         lines += [("", "")] + legend(ascii: s.options.ascii)
-        if let hint = s.hint { lines += [("", ""), ("", shown(s, hint))] }
         return lines
     }
 
@@ -42,14 +43,19 @@ enum HelpOverlay {
         let w = min(area.width - 2, keyW + textW + 5)
         let wrapW = w - keyW - 5
         guard w > 10, wrapW > 8 else { return nil }
-        var rows: [(key: String, text: String)] = []
-        for (key, text) in lines {
-            let parts = WordWrap.words(text, width: wrapW, ascii: s.options.ascii)
-            if parts.isEmpty { rows.append((key, "")) }
-            for (i, part) in parts.enumerated() { rows.append((i == 0 ? key : "", part)) }
+        func wrapped(_ lines: [(String, String)]) -> [(key: String, text: String)] {
+            var rows: [(key: String, text: String)] = []
+            for (key, text) in lines {
+                let parts = WordWrap.words(text, width: wrapW, ascii: s.options.ascii)
+                if parts.isEmpty { rows.append((key, "")) }
+                for (i, part) in parts.enumerated() { rows.append((i == 0 ? key : "", part)) }
+            }
+            return rows
         }
-        // Short screens lose the blank separators first, so the hint at the end still shows.
-        if rows.count + 2 > area.height - 2 { rows = rows.filter { !($0.key.isEmpty && $0.text.isEmpty) } }
+        let fits = { (rows: [(key: String, text: String)]) in rows.count + 2 <= area.height - 2 }
+        var rows = wrapped(lines)
+        // Short screens lose the blank separators first.
+        if !fits(rows) { rows = rows.filter { !($0.key.isEmpty && $0.text.isEmpty) } }
         let h = min(area.height - 2, rows.count + 2)
         guard h > 3 else { return nil }
         let box = Rect(x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h)
@@ -73,7 +79,8 @@ enum HelpOverlay {
         case .firstLayer: s.helpScroll = 0
         case .lastLayer: s.helpScroll = page.lastScroll
         case .fold, .foldAll, .sortByRatio, .search, .nextMatch, .previousMatch, .toggle, .unfreezeFromHere, .freezeToHere,
-             .applySuggestion, .stop, .output, .cycleMetric, .logScale, .help, .repaint, .quit, .interrupt:
+             .applySuggestion, .stop, .output, .cycleMetric, .logScale, .help, .repaint, .quit, .interrupt,
+             .setRate, .rateUp, .rateDown, .unfreezeKeepRate, .startPlan, .cancelPlan, .applyNow:
             return false
         }
         s.helpScroll = max(0, min(s.helpScroll, page.lastScroll))

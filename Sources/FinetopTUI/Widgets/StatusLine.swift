@@ -9,6 +9,11 @@ enum StatusLine {
             buf.text(text, x: row.x, y: row.y, style: Style(fg: .yellow, bold: true), maxWidth: row.width)
             return true
         }
+        if let p = s.tuning.prompt {
+            buf.text(" " + TextWidth.truncate(promptText(s, p), to: row.width - 2, ascii: s.options.ascii) + " ",
+                     x: row.x, y: row.y, style: Style(fg: .yellow, bold: true), maxWidth: row.width)
+            return true
+        }
         if let c = s.confirm {
             switch c {
             case .stopJob:
@@ -21,6 +26,18 @@ enum StatusLine {
         buf.text(" " + TextWidth.truncate(shown(s, m.text), to: row.width - 2, ascii: s.options.ascii) + " ",
                  x: row.x, y: row.y, style: style(m.kind), maxWidth: row.width)
         return true
+    }
+
+    /// A value being typed: what is typed first (it stays visible on a narrow screen), then what it does.
+    static func promptText(_ s: AppState, _ p: TuningPrompt) -> String {
+        let g = Glyphs(ascii: s.options.ascii)
+        switch p {
+        case .learningRate(let typed):
+            let now = s.currentRate.map { " (now \(rateText($0)))" } ?? ""
+            return "learning rate: \(shown(s, typed))_\(now) \(g.dot) enter set \(g.dot) esc cancel"
+        case .planEvery(let typed, _, let blocks):
+            return shown(s, planPromptText(s, blocks, typed)) + " \(g.dot) enter start \(g.dot) esc cancel"
+        }
     }
 
     /// Whether the note fits on the line; a longer one shows whole in a `MessageBox` instead.

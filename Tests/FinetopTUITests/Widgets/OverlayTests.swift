@@ -37,7 +37,7 @@ import FinetopCore
         #expect(first.contains { $0.contains("↓") && $0.contains("more") && $0.contains("j k / arrows") })
         var seen = Set(first)
         var s = open
-        for _ in 0..<30 {
+        for _ in 0..<60 {
             (s, _) = TestRuns.press(s, [.char("j")])
             #expect(s.showHelp, "j scrolls the help instead of closing it")
             seen.formUnion(render(s).lines)
