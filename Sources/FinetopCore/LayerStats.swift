@@ -8,6 +8,21 @@
 /// ratio is shown with; a ratio that is not 0 is never stored as 0 (it is raised to the smallest
 /// `Float` instead), so "exactly 0" keeps meaning "did not move".
 public struct LayerStats: Sendable, Equatable {
+    /// What the ratios measure.
+    public enum Measure: Sendable, Equatable {
+        /// `‖w_end − w_start‖ / ‖w_start‖` over the epoch, from the job's `layer_stats` lines.
+        case updateRatio
+        /// `|‖w_end‖ − ‖w_start‖| / ‖w_start‖`: the relative change of the weights' norm between two
+        /// weight histograms of a TensorBoard log (their sum of squares), for runs without a
+        /// helper. A lower bound of the update ratio (reverse triangle inequality): a value proves
+        /// the layer moved at least that much, a small one does not prove it barely moved (a
+        /// rotation keeps the norm). 0 means equal sums of squares, i.e. in practice unchanged
+        /// weights. Show it as "≥ r", never as the update ratio.
+        case weightNormChange
+    }
+
+    /// What `ratio` means for this run.
+    public var measure = Measure.updateRatio
     /// The epochs that have a `layer_stats` line, ascending (a resumed job replaces later ones).
     public private(set) var epochs: [Int] = []
     /// The model revision the run had when each epoch's line was read (-1: no model line yet).
@@ -31,7 +46,7 @@ public struct LayerStats: Sendable, Equatable {
     public init() {}
 
     public static func == (a: LayerStats, b: LayerStats) -> Bool {
-        a.epochs == b.epochs && a.modelRevisions == b.modelRevisions && a.names == b.names && a.ratios == b.ratios
+        a.measure == b.measure && a.epochs == b.epochs && a.modelRevisions == b.modelRevisions && a.names == b.names && a.ratios == b.ratios
             && a.gradNorms == b.gradNorms && a.frozenWhenLogged == b.frozenWhenLogged
     }
 

@@ -46,7 +46,7 @@ enum PrintedLog: LogReading {
         mutating func recognizes(_ line: Substring) -> Bool {
             let text = Self.clean(line)
             return KerasProgress.epochMarker(text) != nil || KerasProgress.progress(text)?.metrics.isEmpty == false
-                || HuggingFaceDicts.dict(text) != nil || LightningProgress.bar(text) != nil
+                || HuggingFaceDicts.dict(text) != nil || LightningProgress.bar(text) != nil || LightningProgress.richBar(text) != nil
         }
 
         var run: Run {
@@ -315,12 +315,22 @@ struct HuggingFaceDicts {
 /// train_loss_step=0.512, val_loss=0.498, val_acc=0.750, train_loss_epoch=0.530]`, redrawn after
 /// `\r` (lightning/pytorch/callbacks/progress/tqdm_progress.py: `f"Epoch {trainer.current_epoch}"`
 /// and `get_metrics` in the postfix). An epoch's values are its bar's last state.
+///
+/// And its Rich bar (`RichProgressBar`, Lightning's default when `rich` is installed): `Epoch 3/3
+/// ━━━━━━╺━━━ 6/8 0:00:02 • 0:00:01 3.42it/s v_num: 0.000 train_loss_step: 0.358 val_loss: 0.309`
+/// (rich_progress.py: `_get_train_description`, `MetricsTextColumn` joins `name: value` with
+/// spaces). Rich wraps the metrics column at the console's width (80 in a file), so a row's
+/// metrics may continue on the next, indented lines. To a file Rich prints only the final state;
+/// redrawn live (cursor moved up with `ESC[1A`) when it takes the output for a terminal
+/// (`TTY_COMPATIBLE=1`, which `finetop run` sets for its job).
 struct LightningProgress {
     var runs: EpochRuns
     var epoch: Int?
     var values: [String: Double] = [:]
     var reachedEnd = false
     var batchStep = 0
+    /// A Rich bar row read, with its continuation rows so far (taken when the next line is not one).
+    var richRow: String?
 
     init(format: LogFormat, options: ReadOptions) { runs = EpochRuns(format: format, options: options) }
 
@@ -348,8 +358,75 @@ struct LightningProgress {
         return (e, step, total, metrics)
     }
 
+    /// (epoch, step, of, metrics) of a Rich bar row (its continuation rows joined to it).
+    static func richBar(_ text: Substring) -> (epoch: Int, step: Int?, of: Int?, metrics: [(String, Double)])? {
+        let t = text.drop { $0 == " " }
+        guard t.hasPrefix("Epoch "), t.contains("━") || t.contains("•") else { return nil }
+        let tokens = t.split(separator: " ")
+        guard tokens.count >= 3, let e = Int(tokens[1].prefix { $0 != "/" }), e >= 0 else { return nil }
+        var step: Int?, total: Int?
+        var k = 2
+        while k < tokens.count {
+            let parts = tokens[k].split(separator: "/", omittingEmptySubsequences: false)
+            if parts.count == 2, let a = Int(parts[0]), let b = Int(parts[1]) {
+                step = a
+                total = b
+                k += 1
+                break
+            }
+            k += 1
+        }
+        guard step != nil else { return nil }
+        var metrics: [(String, Double)] = []
+        while k + 1 < tokens.count {
+            let name = tokens[k]
+            if name.count > 1, name.hasSuffix(":"), !name.dropLast().contains(":"), let v = printedNumber(tokens[k + 1]) {
+                if name != "v_num:" { metrics.append((String(name.dropLast()), v)) }
+                k += 2
+            } else {
+                k += 1
+            }
+        }
+        return (e, step, total, metrics)
+    }
+
+    /// A row Rich wrapped the metrics column onto: indented past the bar's columns.
+    static func isContinuation(_ text: Substring) -> Bool {
+        let indent = text.prefix { $0 == " " }.count
+        return indent >= 20 && indent < text.count
+    }
+
     mutating func take(_ text: Substring, end: LineEnd) -> Bool {
+        if let row = richRow, Self.isContinuation(text) {
+            richRow = row + " " + text.drop { $0 == " " }
+            return true
+        }
+        takeRichRow()
+        if Self.richBar(text) != nil {
+            richRow = String(text)
+            return true
+        }
         guard let b = Self.bar(text) else { return false }
+        take(b)
+        return true
+    }
+
+    /// Takes the Rich row read last, now that its continuation rows (if any) are in.
+    mutating func takeRichRow() {
+        guard let row = richRow else { return }
+        richRow = nil
+        guard let b = Self.richBar(Substring(row)) else { return }
+        // Rich redraws at most once a second, so an epoch's last row often shows the previous
+        // validation's values; the next epoch's rows show this one's until its own validation.
+        if let e = epoch, b.epoch > e, let k = b.step, let n = b.of, k < n {
+            for (column, v) in b.metrics {
+                if case .epoch(let name) = LightningCSVLog.name(column) { values[name] = v }
+            }
+        }
+        take(b)
+    }
+
+    private mutating func take(_ b: (epoch: Int, step: Int?, of: Int?, metrics: [(String, Double)])) {
         if b.epoch != epoch {
             commit()
             if let last = epoch, b.epoch < last { runs.startRun() }
@@ -369,7 +446,6 @@ struct LightningProgress {
         }
         if !named.isEmpty { values = named }
         if let k = b.step, let n = b.of, k == n { reachedEnd = true }
-        return true
     }
 
     mutating func commit() {
@@ -381,6 +457,7 @@ struct LightningProgress {
 
     var run: Run {
         var copy = self
+        copy.takeRichRow()
         if copy.reachedEnd { copy.commit() }
         return copy.runs.snapshot
     }

@@ -200,6 +200,12 @@ public struct BatchSeries: Sendable, Equatable {
         return metricNames.count - 1
     }
 
+    /// Sets the loss of the point appended last (a value that arrived after its step's others).
+    public mutating func setLastLoss(_ value: Double) {
+        guard !loss.isEmpty else { return }
+        loss[loss.count - 1] = value
+    }
+
     /// Sets a metric for the point appended last.
     public mutating func setMetric(_ name: String, _ value: Double) {
         setMetric(at: metricIndex(name), value)

@@ -13,7 +13,8 @@ final class TensorBoardLogdir {
     private let singleFile: Bool
     private var files: [(run: String, reader: TensorBoardEventFile, tags: [String: Int])] = []
     private var scalars = TensorBoardScalars()
-    private(set) var run = Run(format: .tensorBoard)
+    private var builder = TensorBoardRunBuilder()
+    var run: Run { builder.run }
     private var built = false
     private var unreadable: Set<String> = []
 
@@ -104,7 +105,8 @@ final class TensorBoardLogdir {
         }
         if scalars.revision != revisionBefore { changed = true }
         if changed {
-            run = TensorBoardMapping.run(from: scalars)
+            // Only what was appended was read; the run is extended in place where it can be.
+            builder.update(from: scalars)
             built = true
         }
         return changed
@@ -154,8 +156,12 @@ final class TensorBoardLogdir {
         files = []
         unreadable = []
         scalars = TensorBoardScalars()
+        builder = TensorBoardRunBuilder()
         built = false
     }
+
+    /// How the run was kept up to date so far: polls answered by appending, and whole rebuilds.
+    var updates: (appends: Int, rebuilds: Int) { (builder.appends, builder.rebuilds) }
 
     /// The files being followed (for a watcher that wants to know what to watch).
     var eventFiles: [String] { files.map(\.reader.path) }

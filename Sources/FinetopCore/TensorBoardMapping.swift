@@ -114,23 +114,60 @@ enum TensorBoardMapping {
     static let epochLikeLimit = 1000
 
     /// Builds the run from the series read so far.
-    static func run(from scalars: TensorBoardScalars) -> Run {
+    static func run(from scalars: TensorBoardScalars) -> Run { build(from: scalars).run }
+
+    /// What a build decided, for `TensorBoardRunBuilder` to tell whether new points only extend it.
+    struct Layout {
+        /// How each series was used, by index in `scalars.series`.
+        enum Use: Equatable {
+            /// Its points never change the run (another plugin's tag, Lightning's `epoch` counter).
+            case none
+            /// Per-step: its points are batch points.
+            case perStep
+            /// Anything else (per-epoch values, Keras's evaluation steps, a series not yet classified).
+            case other
+        }
+        var uses: [Use] = []
+        var counts: [Int] = []
+        var rewrites: [Int] = []
+        /// The per-step series as `batches` takes them.
+        var perStep: [(key: String, index: Int)] = []
+        var epochEnds: [Int64] = []
+        var epochNumbers: [Int] = []
+        /// Every step the build looked at is at or before this one (last batch, epoch end or anchor).
+        var lastStep = Int64.min
+        /// The last epoch end or per-epoch point: a step after it falls in no finished epoch.
+        var lastEpochStep = Int64.min
+        /// The weight histograms the build saw.
+        var histogramRevision = 0
+    }
+
+    /// Builds the run and says how it was laid out.
+    static func build(from scalars: TensorBoardScalars) -> (run: Run, layout: Layout) {
+        var layout = Layout()
+        layout.uses = scalars.series.map { $0.ignored ? .none : .other }
+        layout.counts = scalars.series.map(\.steps.count)
+        layout.rewrites = scalars.series.map(\.rewrites)
         var run = Run(format: .tensorBoard)
         run.skippedLines = scalars.skipped
         run.lastSkipReason = scalars.lastSkipReason
 
-        struct Classified { var series: TensorBoardScalars.Series; var meaning: Meaning }
+        struct Classified { var series: TensorBoardScalars.Series; var meaning: Meaning; var index: Int }
         var all: [Classified] = []
         var iterationsAtEpochEnd: [Int64] = []
-        for s in scalars.series where !s.ignored && !s.steps.isEmpty {
+        for (index, s) in scalars.series.enumerated() where !s.ignored {
             let m = meaning(run: s.run, tag: s.tag)
             switch m.role {
             case .iterationsAtEpochEnd:
                 if s.steps.count > iterationsAtEpochEnd.count { iterationsAtEpochEnd = s.steps }
             case .epochCounter:
-                continue
+                layout.uses[index] = .none
             case .metric:
-                if !m.key.isEmpty { all.append(Classified(series: s, meaning: m)) }
+                if m.key.isEmpty {
+                    layout.uses[index] = .none
+                } else if !s.steps.isEmpty {
+                    all.append(Classified(series: s, meaning: m, index: index))
+                }
             }
         }
         // A validation series without a level is per epoch (evaluations are); a training series is
@@ -215,9 +252,26 @@ enum TensorBoardMapping {
             }
         }
         run.epochs = records.filter { !$0.values.isEmpty }
-        run.batches = batches(perStep.map { ($0.meaning.key, $0.series) }, epochEnds: epochEnds ?? [],
-                              epochNumbers: records.map(\.epoch))
-        return run
+        layout.histogramRevision = scalars.histogramRevision
+        if !scalars.histograms.isEmpty {
+            // A histogram's step is in the scalars' numbering: the epoch number when epochs are
+            // logged against it, else a global step that falls in the epoch ending at or after it.
+            let ends = records.compactMap { r in r.step.map { (Int64($0), r.epoch) } }
+            run.layerStats = TensorBoardHistograms.layerStats(scalars.histograms) { s in
+                if stepsAreEpochs { return s >= first ? Int(s - first) : nil }
+                if !ends.isEmpty { return ends.first { $0.0 >= s }?.1 ?? (ends[ends.count - 1].1 + 1) }
+                return s >= 0 && s <= Int64(Int32.max) ? Int(s) : nil
+            }
+        }
+        layout.epochEnds = epochEnds ?? []
+        layout.epochNumbers = records.map(\.epoch)
+        layout.perStep = perStep.map { ($0.meaning.key, $0.index) }
+        for c in perStep { layout.uses[c.index] = .perStep }
+        run.batches = batches(perStep.map { ($0.meaning.key, $0.series) }, epochEnds: layout.epochEnds,
+                              epochNumbers: layout.epochNumbers)
+        layout.lastEpochStep = max(layout.epochEnds.last ?? .min, boundaries.last ?? .min)
+        layout.lastStep = max(run.batches.steps.last ?? .min, layout.lastEpochStep)
+        return (run, layout)
     }
 
     /// Batch points over the union of the per-step series' steps, `loss` as the batch loss (NaN
@@ -225,16 +279,25 @@ enum TensorBoardMapping {
     /// whose last step is at or after it.
     static func batches(_ series: [(key: String, series: TensorBoardScalars.Series)], epochEnds: [Int64], epochNumbers: [Int]) -> BatchSeries {
         var out = BatchSeries()
-        guard !series.isEmpty else { return out }
+        appendBatches(series.map { ($0.key, $0.series, 0) }, to: &out, epochEnds: epochEnds, epochNumbers: epochNumbers)
+        return out
+    }
+
+    /// Appends the batch points of the series' points from `start` on (each series' new points are
+    /// past every step already in `out`); `batches` is this from the start.
+    static func appendBatches(_ series: [(key: String, series: TensorBoardScalars.Series, start: Int)], to out: inout BatchSeries,
+                              epochEnds: [Int64], epochNumbers: [Int]) {
+        guard !series.isEmpty else { return }
         let ordered = series.sorted { ($0.key != "loss" ? 1 : 0, $0.key) < ($1.key != "loss" ? 1 : 0, $1.key) }
-        var steps = ordered[0].series.steps
-        for other in ordered.dropFirst() where other.series.steps != steps {
-            steps = mergedUnion(steps, other.series.steps)
+        func tail(_ k: Int) -> ArraySlice<Int64> { ordered[k].series.steps[ordered[k].start...] }
+        var steps = Array(tail(0))
+        for k in ordered.indices.dropFirst() where !tail(k).elementsEqual(steps) {
+            steps = mergedUnion(steps[...], tail(k))
         }
-        out.reserveCapacity(steps.count)
+        out.reserveCapacity(out.count + steps.count)
         let lossIndex = ordered[0].key == "loss" ? 0 : -1
         let columns = ordered.indices.map { $0 == lossIndex ? -1 : out.metricIndex(ordered[$0].key) }
-        var cursor = [Int](repeating: 0, count: ordered.count)
+        var cursor = ordered.map(\.start)
         // Steps only grow, so each series is walked once.
         func value(of k: Int, at s: Int64) -> Double? {
             let st = ordered[k].series.steps
@@ -255,15 +318,16 @@ enum TensorBoardMapping {
             }
         }
         out.alignMetrics()
-        return out
     }
 
     /// The sorted union of two strictly increasing step lists, in one pass.
-    static func mergedUnion(_ a: [Int64], _ b: [Int64]) -> [Int64] {
+    static func mergedUnion(_ a: [Int64], _ b: [Int64]) -> [Int64] { mergedUnion(a[...], b[...]) }
+
+    static func mergedUnion(_ a: ArraySlice<Int64>, _ b: ArraySlice<Int64>) -> [Int64] {
         var out: [Int64] = []
         out.reserveCapacity(max(a.count, b.count))
-        var i = 0, j = 0
-        while i < a.count && j < b.count {
+        var i = a.startIndex, j = b.startIndex
+        while i < a.endIndex && j < b.endIndex {
             if a[i] < b[j] {
                 out.append(a[i]); i += 1
             } else if b[j] < a[i] {

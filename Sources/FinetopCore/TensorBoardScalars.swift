@@ -17,10 +17,13 @@ struct TensorBoardScalars {
         /// For Keras's `epoch_*` tags: the highest step of the run's other tags when each point
         /// arrived, i.e. the epoch's last logged batch (Keras logs epochs against the epoch number).
         var arrivals: [Int64] = []
+        /// How many times points already read were replaced (a restart): a run built before is stale.
+        var rewrites = 0
 
         mutating func add(step: Int64, value: Double, arrival: Int64? = nil) {
             if let last = steps.last, step <= last {
                 let cut = steps.partitionPoint { $0 < step }
+                rewrites += 1
                 steps.removeSubrange(cut...)
                 values.removeSubrange(cut...)
                 if arrivals.count > cut { arrivals.removeSubrange(cut...) }
@@ -33,6 +36,12 @@ struct TensorBoardScalars {
 
     var series: [Series] = []
     private var index: [String: [String: Int]] = [:]
+    /// Weight histograms written with a sum of squares (`add_histogram` in torch and
+    /// tensorboardX: a `HistogramProto`): per (run, tag), `values` holds the sum of squares.
+    private(set) var histograms: [Series] = []
+    private var histogramIndex: [String: [String: Int]] = [:]
+    /// Rises with every histogram kept.
+    private(set) var histogramRevision = 0
     /// Per run, the highest step seen for tags other than Keras's `epoch_*`.
     private var highestStep: [String: Int64] = [:]
     var skipped = 0
@@ -81,7 +90,12 @@ struct TensorBoardScalars {
                 if !plugin.isEmpty && plugin != "scalars" { series[i].ignored = true }
             }
             if series[i].ignored { continue }
-            guard let v = Self.scalar(value) else { continue }
+            guard let v = Self.scalar(value) else {
+                if let sumSquares = Self.histogramSumSquares(value) {
+                    addHistogram(run: run, tag: value.tag, step: event.step, sumSquares: sumSquares)
+                }
+                continue
+            }
             if value.tag.hasPrefix("epoch_") {
                 series[i].add(step: event.step, value: v, arrival: highestStep[run] ?? 0)
             } else {
@@ -90,6 +104,32 @@ struct TensorBoardScalars {
             }
             revision += 1
         }
+    }
+
+    private mutating func addHistogram(run: String, tag: String, step: Int64, sumSquares: Double) {
+        let i: Int
+        if let known = histogramIndex[run]?[tag] {
+            i = known
+        } else {
+            histograms.append(Series(run: run, tag: tag))
+            i = histograms.count - 1
+            histogramIndex[run, default: [:]][tag] = i
+        }
+        histograms[i].add(step: step, value: sumSquares)
+        histogramRevision += 1
+        revision += 1
+    }
+
+    /// The sum of squares of a `HistogramProto` in the value's `histo` field (5), which the
+    /// trimmed summary.proto leaves out, so it is read from the unknown fields: `num` (3) and
+    /// `sum_squares` (5) are doubles. Nil without one, or for an empty histogram.
+    static func histogramSumSquares(_ value: Tensorboard_Summary.Value) -> Double? {
+        let bytes = [UInt8](value.unknownFields.data)
+        guard !bytes.isEmpty, let histo = ProtoFields.field(5, in: bytes[...]), case .bytes(let h) = histo,
+              case .fixed64(let num)? = ProtoFields.field(3, in: h), Double(bitPattern: num) > 0,
+              case .fixed64(let squares)? = ProtoFields.field(5, in: h) else { return nil }
+        let v = Double(bitPattern: squares)
+        return v.isFinite && v >= 0 ? v : nil
     }
 
     /// The number a summary value holds, when it holds exactly one.
@@ -169,5 +209,59 @@ extension Array {
             if belongsBefore(self[mid]) { lo = mid + 1 } else { hi = mid }
         }
         return lo
+    }
+}
+
+/// Just enough protobuf wire format to find one field of a message the generated code does not know.
+enum ProtoFields {
+    enum Value { case varint(UInt64), fixed64(UInt64), bytes(ArraySlice<UInt8>), fixed32(UInt32) }
+
+    /// The last occurrence of field `number` in `message` (as protobuf merges), nil when absent or
+    /// when the bytes are not well-formed.
+    static func field(_ number: UInt64, in message: ArraySlice<UInt8>) -> Value? {
+        var i = message.startIndex
+        var found: Value?
+        func varint() -> UInt64? {
+            var v: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < message.endIndex, shift < 64 {
+                let b = message[i]
+                i += 1
+                v |= UInt64(b & 0x7F) << shift
+                if b < 0x80 { return v }
+                shift += 7
+            }
+            return nil
+        }
+        func fixed(_ n: Int) -> UInt64? {
+            guard message.endIndex - i >= n else { return nil }
+            var v: UInt64 = 0
+            for k in 0..<n { v |= UInt64(message[i + k]) << (8 * UInt64(k)) }
+            i += n
+            return v
+        }
+        while i < message.endIndex {
+            guard let key = varint() else { return nil }
+            let value: Value
+            switch key & 7 {
+            case 0:
+                guard let v = varint() else { return nil }
+                value = .varint(v)
+            case 1:
+                guard let v = fixed(8) else { return nil }
+                value = .fixed64(v)
+            case 2:
+                guard let n = varint(), n <= UInt64(message.endIndex - i) else { return nil }
+                value = .bytes(message[i..<(i + Int(n))])
+                i += Int(n)
+            case 5:
+                guard let v = fixed(4) else { return nil }
+                value = .fixed32(UInt32(truncatingIfNeeded: v))
+            default:
+                return nil
+            }
+            if key >> 3 == number { found = value }
+        }
+        return found
     }
 }

@@ -94,7 +94,11 @@ final class EventLoop {
         if pollDeferred {
             timeout = min(timeout, Int32(max(1, (lastPoll + Dashboard.pollInterval - clock()) * 1000)))
         }
-        let fds = [terminal.inputDescriptor, watcher.flatMap { $0.isActive ? $0.fd : nil }, signalDescriptor].compactMap { $0 }
+        // While a read waits for the interval to end, further file events cannot bring it sooner:
+        // leave them queued instead of waking for each write (a log written every 10 ms woke the
+        // loop, and redrew, 100 times a second).
+        let watching = pollDeferred ? nil : watcher.flatMap { $0.isActive ? $0.fd : nil }
+        let fds = [terminal.inputDescriptor, watching, signalDescriptor].compactMap { $0 }
         let woke = Waiter.wait(fds: fds, timeoutMs: timeout)
         let sig = takeSignal()
         if sig != 0 {
@@ -116,6 +120,7 @@ final class EventLoop {
         }
         let filesChanged = watcher.map { woke.contains($0.fd) } ?? false
         if filesChanged { watcher?.drain() }
+        var polled = false
         if filesChanged || !active || woke.isEmpty || pollDeferred {
             pollControl()
             if clock() - lastPoll < Dashboard.pollInterval {
@@ -124,11 +129,12 @@ final class EventLoop {
                 pollDeferred = false
                 lastPoll = clock()
                 pollSource()
+                polled = true
             }
         }
         pollJob()
         let now = clock()
-        if filesChanged || now - lastTick >= 1 {
+        if (filesChanged && polled) || now - lastTick >= 1 {
             lastTick = now
             send(.tick(now: now))
         }

@@ -19,6 +19,9 @@ enum JobLauncher {
         do { try FileSystem.makeDirectory(runDirectory) } catch { throw UserError(error) }
         var env = environment
         env[runDirectoryVariable] = runDirectory
+        // Rich (Lightning's default progress bar) prints only its final state to a file; told the
+        // output is terminal-like it redraws live, which the printed-log reader follows.
+        if env["TTY_COMPATIBLE"] == nil { env["TTY_COMPATIBLE"] = "1" }
         let logPath = runDirectory + "/" + RunFiles.output
 
         var actions = posix_spawn_file_actions_t()

@@ -213,6 +213,26 @@ def lightning_fixtures():
     shutil.rmtree(d)
     os.remove(script)
 
+def lightning_rich_fixtures():
+    """The same job with Lightning's RichProgressBar (its default when `rich` is installed):
+    lightning_rich_file_stdout.log as Rich prints to a file (only the final state, its metrics
+    wrapped at 80 columns), lightning_rich_live_stdout.log with TTY_COMPATIBLE=1 as `finetop run`
+    starts jobs (every refresh, rows redrawn after ESC[1A, metrics wrapped at 80 columns)."""
+    import shutil
+    script = os.path.join(OUT, ".pl_rich_job.py")
+    with open(script, "w") as f:
+        f.write(LIGHTNING_SCRIPT.replace("TQDMProgressBar", "RichProgressBar"))
+    d = os.path.join(OUT, ".pl_rich")
+    for name, extra in (("file", {}), ("live", {"TTY_COMPATIBLE": "1"})):
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TTY_COMPATIBLE", "FORCE_COLOR")}
+        env.update(extra)
+        out = subprocess.run([sys.executable, script, d, "custom"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             check=True, env=env).stdout
+        with open(os.path.join(OUT, f"lightning_rich_{name}_stdout.log"), "wb") as f:
+            f.write(out)
+    shutil.rmtree(d)
+    os.remove(script)
+
 def keras2_fixtures():
     """Keras 2 (tf.keras 2.x) is not installable here (it needs TensorFlow): its printed layout is
     rendered from its own Progbar (keras/utils/generic_utils.py, Keras 2.11 `Progbar.update`):
@@ -296,7 +316,7 @@ def layout_fixtures():
             f.write(s + ("%23.5g," * n % tuple([e + 1] + vals(m, e))).rstrip(",") + "\n")
 
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["keras", "keras2", "layouts", "hf", "lightning"]
+    which = sys.argv[1:] or ["keras", "keras2", "layouts", "hf", "lightning", "lightning_rich"]
     for w in which:
-        {"keras": keras_fixtures, "keras2": keras2_fixtures, "layouts": layout_fixtures, "hf": hf_fixtures, "hf_notebook": hf_notebook, "lightning": lightning_fixtures}[w]()
+        {"keras": keras_fixtures, "keras2": keras2_fixtures, "layouts": layout_fixtures, "hf": hf_fixtures, "hf_notebook": hf_notebook, "lightning": lightning_fixtures, "lightning_rich": lightning_rich_fixtures}[w]()
         print("made", w)
