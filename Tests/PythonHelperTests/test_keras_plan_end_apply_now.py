@@ -99,3 +99,22 @@ def test_newer_revision_while_pending_keeps_the_earlier_toggle(run_dir, data):
     assert control[0]["changed"] == ["d2", "d3"]
     assert len(rates.seen[0]) == 2
     assert not model.get_layer("d2").trainable and not model.get_layer("d3").trainable
+
+
+def test_second_toggle_during_the_epoch_applies_at_the_same_epoch_end(run_dir, data):
+    """`u` on d2 then, in the same epoch, `u` on d3 (no apply_now): both wait for this epoch's
+    end and apply there together, acknowledged with the newer revision (not d3 an epoch later)."""
+    x, y = data
+    model = mlp()
+    cb = fk.FinetopCallback(run_dir=run_dir, stop_poll_interval=1000)
+    rates = Rates(run_dir, {(0, 0): ctl(1, {"d2": False}, learning_rate=1e-4),
+                            (0, 2): ctl(2, {"d2": False, "d3": False}, learning_rate=1e-4)})
+    fk.fit(model, x, y, epochs=2, batch_size=16, verbose=0, callbacks=[rates, cb])
+    ev = read_events(run_dir)
+    control = of_type(ev, "control")
+    assert [(c["revision"], c["status"]) for c in control] == [(2, "applied")]
+    assert control[0]["changed"] == ["d2", "d3"]
+    assert "trainable flags applied at the end of epoch 1" in control[0]["message"]
+    assert "learning rate 0.001 -> 0.0001 from batch 2 of epoch 1" in control[0]["message"]
+    assert len(rates.seen[0]) == 5
+    assert of_type(ev, "layer_stats")[1]["update_ratio"]["d3"] == 0.0

@@ -888,7 +888,9 @@ class FinetopCallback(keras.callbacks.Callback):
             except Exception as e:
                 self._stats_failed(e)
         self.last_epoch = epoch
-        if self.control is not None and self.stop_requested is None and self.pending is None:
+        if self.control is not None and self.stop_requested is None:
+            # With a change waiting, a newer revision read here replaces it (control.json is a
+            # state), so a second toggle made during the epoch applies at this same boundary.
             self._handle_control(self.control.poll())
         if self.pending is not None and self.stop_requested is None:
             self.model.stop_training = True  # a change read during the epoch applies now
