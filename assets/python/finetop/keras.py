@@ -737,7 +737,9 @@ class FinetopCallback(keras.callbacks.Callback):
         batch_size: reported in ``hparams`` (Keras doesn't tell callbacks; ``fit`` fills it in).
         control: read control.json (default True).
         stop_poll_interval: seconds between checks of control.json during an epoch (for
-            ``stop``, ``learning_rate`` and ``apply_now``).
+            ``stop``, ``learning_rate`` and ``apply_now``). While a change waits for the epoch's
+            end, a newer revision is noticed at the next batch (an ``lstat`` per batch), so a
+            later ``apply_now`` ends the epoch early at once.
         layer_stats: write a ``layer_stats`` line at every epoch end (default True).
     """
 
@@ -766,13 +768,14 @@ class FinetopCallback(keras.callbacks.Callback):
         self._last_stop_poll = 0.0
         self.layer_stats: LayerStats | None = LayerStats() if layer_stats else None
         self.plan: dict[str, Any] | None = None  # the running plan: {"plan", "revision", "done", "due"}
-        self.plans: dict[str, str] = {}  # plan id -> "running" / "finished" / "cancelled" / "failed"
+        self.plans: dict[str, str] = {}  # plan id -> "running" / "finished" / "cancelled" / "failed" / "ended"
         self.plan_step_due = False  # the wrapper takes the plan's next step at this boundary
         self.applied_rate: float | None = None  # the last learning_rate applied from control.json
         self._pending_notes: list[str] = []  # what of the pending revision applied already, and when
         self._pending_old_rate: float | None = None
         self._undone_rate: float | None = None
         self._early_end: tuple[int, int | None] | None = None  # (batch, steps): this epoch ended early for apply_now
+        self._control_seen: tuple[int, ...] | None = None  # control.json's lstat at the last look
 
     # -- lines ------------------------------------------------------------------------------
 
@@ -833,16 +836,40 @@ class FinetopCallback(keras.callbacks.Callback):
             self.log.batch(self._epoch, self.global_step, logs["loss"], logs)
         if self.control is not None and self.stop_poll_interval is not None:
             now = time.monotonic()
-            if now - self._last_stop_poll >= self.stop_poll_interval:
+            # While a change waits for the epoch's end, a newer revision (the dashboard's `!`:
+            # apply_now) is noticed at the next batch boundary: an lstat per batch, not a read.
+            changed = self.pending is not None and self._early_end is None and \
+                self.control_changed()
+            if changed or now - self._last_stop_poll >= self.stop_poll_interval:
                 self._last_stop_poll = now
                 c = self.control.peek()
                 # Within the epoch: a stop, a new rate (next batch) and apply_now (epoch ends
-                # early); everything else waits for the epoch's end.
+                # early; with a change pending, the newer revision replaces it); everything else
+                # waits for the epoch's end.
                 if c is not None and not isinstance(c, ControlError) and (
-                        c.stop or (self.pending is None and self.stop_requested is None and (
-                            c.apply_now or (c.learning_rate is not None
-                                            and c.learning_rate != self.applied_rate)))):
+                        c.stop or (self.stop_requested is None and (
+                            (self.pending is None and (
+                                c.apply_now or (c.learning_rate is not None
+                                                and c.learning_rate != self.applied_rate)))
+                            or (self.pending is not None and self._early_end is None
+                                and c.apply_now)))):
                     self._handle_control(self.control.poll(), during_epoch=True)
+
+    def control_changed(self) -> bool:
+        """Whether control.json looks different from the last look (an ``lstat``: a few
+        microseconds, cheap enough for every batch). Never raises."""
+        if self.control is None:
+            return False
+        seen: tuple[int, ...] | None
+        try:
+            st = os.lstat(self.control.path)
+            seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
+        except OSError:
+            seen = None
+        if seen == self._control_seen:
+            return False
+        self._control_seen = seen
+        return True
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = dict(logs or {})
@@ -861,7 +888,9 @@ class FinetopCallback(keras.callbacks.Callback):
             except Exception as e:
                 self._stats_failed(e)
         self.last_epoch = epoch
-        if self.control is not None and self.stop_requested is None and self.pending is None:
+        if self.control is not None and self.stop_requested is None:
+            # With a change waiting, a newer revision read here replaces it (control.json is a
+            # state), so a second toggle made during the epoch applies at this same boundary.
             self._handle_control(self.control.poll())
         if self.pending is not None and self.stop_requested is None:
             self.model.stop_training = True  # a change read during the epoch applies now
@@ -885,10 +914,12 @@ class FinetopCallback(keras.callbacks.Callback):
         control file is a ``rejected`` line and training goes on."""
         if c is None:
             return
+        kept = (self.pending, self._pending_notes, self._pending_old_rate)
         try:
             self._handle_control_unsafe(c, during_epoch)
         except Exception as e:
-            self.pending = None
+            # The revision it was replacing (if any) still waits, whole.
+            self.pending, self._pending_notes, self._pending_old_rate = kept
             try:
                 self.log.control(getattr(c, "revision", -1), "rejected", [],
                                  "could not handle this control revision (%s: %s); training goes "
@@ -919,6 +950,13 @@ class FinetopCallback(keras.callbacks.Callback):
                              % (factor, _rate_text(None if lr is None else lr * factor),
                                 _rate_text(lr), factor))
             return
+        replaced = self.pending  # a change still waiting for the epoch's end (apply_now came later)
+        if replaced is not None:
+            # control.json is a state: the newer revision replaces the waiting one, and a flag
+            # of the waiting one it does not repeat (another writer) is kept, never lost.
+            merged = dict(replaced.trainable)
+            merged.update(c.trainable)
+            c.trainable = merged
         flat = {name: (layer, ancestors) for name, layer, _, ancestors in _flatten(self.model)}
         rows = {name: layer for name, (layer, _) in flat.items()}
         plan = c.plan
@@ -937,6 +975,9 @@ class FinetopCallback(keras.callbacks.Callback):
         if rate is not None and rate == self.applied_rate:
             rate = None  # control.json is a state: the rate it still carries was applied already
         rate_by_recompile = rate is not None and opt is not None and not _rate_is_settable(opt)
+        # The replaced revision's rate still waiting for the recompile (a schedule) waits on.
+        rate_waits = replaced is not None and rate is None and c.learning_rate is not None and \
+            opt is not None and not _rate_is_settable(opt)
         plan_action = self._plan_action(plan)
         needs = []
         if todo:
@@ -958,25 +999,31 @@ class FinetopCallback(keras.callbacks.Callback):
                              "learning rate of; nothing in this revision was applied")
             return
         # Everything checked: apply what applies at once, leave the rest to the fit wrapper.
-        notes, old_rate = [], None
+        # Replacing a waiting revision: what of it applied already is said in this one's line,
+        # and the rate to put back if the flags fail is the one before it.
+        notes: list[str] = list(self._pending_notes) if replaced is not None else []
+        old_rate = self._pending_old_rate if replaced is not None else None
         where = ("from batch %d of epoch %d" % (self._batch + 1, self._epoch + 1) if during_epoch
                  else "from epoch %d" % (self.last_epoch + 2))
         if rate is not None and not rate_by_recompile:
-            old_rate = _current_lr(opt)
+            before = _current_lr(opt)
+            if old_rate is None:
+                old_rate = before
             set_learning_rate(self.model, rate)
             self.applied_rate = rate
             notes.append("learning rate %s -> %g %s (applied at once, no recompile needed)"
-                         % (_rate_text(old_rate), rate, where) + self._rate_caveat())
+                         % (_rate_text(before), rate, where) + self._rate_caveat())
         end_of = self._epoch + 1 if during_epoch else self.last_epoch + 1
         if rate_by_recompile and rate is not None:
             notes.append("the optimizer's learning rate is a %s, which Keras cannot set: it is "
                          "replaced by the constant %g at the recompile at the end of epoch %d"
                          % (_rate_kind(opt), rate, end_of) + self._rate_caveat())
-        if plan_action is not None and plan is not None:
+        if plan_action is not None:
             notes.append(self._plan_update(plan, plan_action, c.revision, end_of - 1))
         if c.note:
             notes.append(c.note)
-        if not todo and not rate_by_recompile:
+        if not todo and not rate_by_recompile and not rate_waits:
+            self.pending, self._pending_notes, self._pending_old_rate = None, [], None
             self.log.control(c.revision, "applied", [],
                              "; ".join(notes) if notes else "the layers already had these flags")
             return
@@ -1001,10 +1048,11 @@ class FinetopCallback(keras.callbacks.Callback):
     # -- gradual unfreezing ----------------------------------------------------------------------
 
     def _plan_action(self, plan: Plan | None) -> str | None:
-        """What a revision's ``plan`` does: None (no plan, or the running/finished one again),
-        "start", "continue", "cancel" or "cancel-none"."""
+        """What a revision's ``plan`` does: None (no plan and none running), "start",
+        "continue", "again" (a finished or ended id), "cancel", "cancel-none" or "end" (the
+        revision has no plan while one runs: it ends, as in the demo and the PyTorch helper)."""
         if plan is None:
-            return None
+            return "end" if self.plan is not None else None
         running = self.plan is not None and self.plan["plan"].id == plan.id
         if plan.cancel:
             return "cancel" if running else "cancel-none"
@@ -1014,8 +1062,16 @@ class FinetopCallback(keras.callbacks.Callback):
             return "again"
         return "start"
 
-    def _plan_update(self, plan: Plan, action: str, revision: int, epoch: int) -> str:
-        """Starts, continues or cancels a plan; returns what to say about it."""
+    def _plan_update(self, plan: Plan | None, action: str, revision: int, epoch: int) -> str:
+        """Starts, continues, cancels or ends a plan; returns what to say about it."""
+        if plan is None:  # "end": the revision has no plan
+            p, self.plan = self.plan, None
+            self.plan_step_due = False
+            if p is None:  # "end" is decided only for a running plan
+                return "no plan is running"
+            self.plans[p["plan"].id] = "ended"
+            return ("plan %s ended after step %d/%d: this revision has no plan; the layers it "
+                    "unfroze stay trainable" % (p["plan"].id, p["done"], len(p["plan"].groups)))
         n = len(plan.groups)
         if action == "start":
             replaced = ""
@@ -1060,7 +1116,7 @@ class FinetopCallback(keras.callbacks.Callback):
             return
         plan, i = p["plan"], p["done"]
         n = len(plan.groups)
-        revision = self.control.last_revision if self.control is not None else p["revision"]
+        revision = p["revision"]  # the revision that started the plan, as the demo and torch say
         group = plan.groups[i]
         rate = None
         old_rate = _current_lr(model.optimizer)
