@@ -64,7 +64,8 @@ public struct Curves: Sendable, Equatable {
             accuracyName: accuracy,
             numClasses: run.info?.task?.numClasses ?? run.model.flatMap(RunFacts.outputWidth),
             target: target.isEmpty ? Target(run.info?.hparams ?? HParams()) : target)
-        if !run.layerStats.isEmpty {
+        // A lower bound (TensorBoard histograms' norm change) cannot show a layer barely moves.
+        if !run.layerStats.isEmpty, run.layerStats.measure == .updateRatio {
             let band = LearningBand(run: run)
             self.band = band
             movementRatio = LearningSignal.movementRatio(run.layerStats, model: run.model, band: band, at: records.map(\.epoch))

@@ -34,7 +34,8 @@ public struct LearningSummary: Sendable, Equatable {
     /// (`farAboveBand`, `stoppedMoving`) are made only for a diverging run, where they are evidence.
     public init?(_ run: Run, label: FitLabel) {
         let stats = run.layerStats
-        guard !stats.isEmpty, let model = run.model else { return nil }
+        // Only true update ratios: a lower bound (weight histograms' norm change) proves no "barely moves".
+        guard !stats.isEmpty, stats.measure == .updateRatio, let model = run.model else { return nil }
         let band = LearningBand(run: run)
         stepsPerEpoch = band.stepsPerEpoch
         barelyMovingBelow = band.barelyMoving

@@ -20,7 +20,8 @@ struct DemoTmuxTests {
     @Test func demoFillsTheChartDiagnosesAndAcksAToggle() throws {
         let dir = temporaryRunPath("finetop-demo")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let t = try TmuxSession(width: 120, height: 40)
+        // 132 columns: the header has the run, epoch, liveness, rate, pid and the hint whole.
+        let t = try TmuxSession(width: 132, height: 40)
         try t.run("\(Binary.path) demo --epochs-per-second 20 --dir \(dir)")
 
         // The chart fills as the epoch counter grows.

@@ -126,7 +126,12 @@ enum LayerTableView {
         if cols.ratio {
             // Over the values' right edge; the sorted column says so in the mark's place (`O` switches back).
             buf.text(TextWidth.pad("Ratio", to: 6, right: true), x: x + 1, y: rect.y, style: head)
-            if s.sortByRatio { buf.text(s.options.ascii ? "v" : "↓", x: x + 7, y: rect.y, style: head) }
+            if s.sortByRatio {
+                buf.text(s.options.ascii ? "v" : "↓", x: x + 7, y: rect.y, style: head)
+            } else if s.run.layerStats.measure == .weightNormChange {
+                // A TensorBoard histogram's norm change is a lower bound of the ratio: "Ratio≥".
+                buf.text(s.options.ascii ? ">" : "≥", x: x + 7, y: rect.y, style: head)
+            }
             x += ratioWidth
         }
         if cols.trend { buf.text(" Trend", x: x, y: rect.y, style: head) }
@@ -270,8 +275,13 @@ enum LayerTableView {
                           band: LearningBand, _ buf: inout ScreenBuffer) {
         guard cols.ratio else { return }
         var x = x + 1
+        // A lower bound (TensorBoard histograms) is not banded: a small one does not prove "barely moving".
+        let lowerBound = s.run.layerStats.measure == .weightNormChange
+        func style(_ r: Double) -> Style {
+            lowerBound && r > 0 && !r.isNaN ? .plain : ratioStyle(band.verdict(r))
+        }
         if let r = latest {
-            buf.text(TextWidth.pad(ratioText(r), to: 6, right: true), x: x, y: y, style: ratioStyle(band.verdict(r)))
+            buf.text(TextWidth.pad(ratioText(r), to: 6, right: true), x: x, y: y, style: style(r))
         }
         if moved { buf.text(Glyphs(ascii: s.options.ascii).movedWhileFrozen, x: x + 6, y: y, style: Style(fg: .magenta, bold: true)) }
         x += ratioWidth
@@ -279,7 +289,7 @@ enum LayerTableView {
         // Right-aligned: the latest epoch in the last column.
         var tx = x + trendEpochs - recent.count
         for r in recent {
-            buf.text(trendGlyph(r, ascii: s.options.ascii), x: tx, y: y, style: r.map { ratioStyle(band.verdict($0)) } ?? .plain)
+            buf.text(trendGlyph(r, ascii: s.options.ascii), x: tx, y: y, style: r.map(style) ?? .plain)
             tx += 1
         }
     }

@@ -187,6 +187,22 @@ extension TestRuns {
         #expect(colors(buf, row: 2, from: 30, count: 7) == ".......")
     }
 
+    /// A TensorBoard histogram's norm change is a lower bound of the update ratio: the header says
+    /// "Ratio≥" and the values are not colored by band (a small lower bound proves no "barely moving").
+    @Test func aLowerBoundFromHistogramsSaysSoAndIsNotBanded() throws {
+        var run = TestRuns.mobileNetWithStats()
+        run.layerStats.measure = .weightNormChange
+        var s = atTheEnd(width: 80, height: 24, tableHeight: 8)
+        s.run = run
+        let buf = drawn(width: 38, height: 8) { LayerTableView.draw(s, Rect(x: 0, y: 0, width: 38, height: 8), &$0) }
+        #expect(buf.lines[0].hasSuffix("Params Ratio≥ "))
+        // Conv_1_bn's 2e-5 would be cyan ("barely moving") as an update ratio: plain as a bound.
+        #expect(buf.lines[6].contains("2.0e-5"))
+        #expect(colors(buf, row: 6, from: 30, count: 6) == "......")
+        // Exactly 0 still reads as unchanged weights, dim gray.
+        #expect(colors(buf, row: 3, from: 35, count: 1) == "a")
+    }
+
     @Test func sortedHeaderAndFarAboveInRed() {
         var run = TestRuns.mobileNetWithStats()
         run.layerStats.append(epoch: 6, ratios: [("Conv_1", 50), ("Conv_1_bn", .nan)])
