@@ -91,7 +91,8 @@ def _crc(t: torch.Tensor) -> _Crc:
         chunk = flat[i:i + _CHUNK]
         if chunk.device.type != "cpu":
             chunk = chunk.cpu()
-        crc = zlib.crc32(chunk.view(torch.uint8).numpy(), crc)  # type: ignore[arg-type]  # an ndarray is a buffer
+        # An ndarray is a buffer (numpy's stubs are skipped: mypy cannot see it).
+        crc = zlib.crc32(chunk.view(torch.uint8).numpy(), crc)  # type: ignore[arg-type]
     return (str(t.dtype), tuple(t.shape), crc)
 
 
@@ -111,13 +112,16 @@ class LayerStats:
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self._copies: dict[str, torch.Tensor] = {}   # tensor key -> CPU snapshot (kept between epochs, reused)
-        self._prints: dict[str, tuple[_Crc, float]] = {}   # tensor key -> fingerprint of a frozen tensor at the epoch's start
+        # tensor key -> CPU snapshot (kept between epochs, reused)
+        self._copies: dict[str, torch.Tensor] = {}
+        # tensor key -> fingerprint of a frozen tensor at the epoch's start (and its ‖w‖²)
+        self._prints: dict[str, tuple[_Crc, float]] = {}
         self._start_sq: dict[str, float] = {}  # tensor key -> ‖w_start‖²
         self._begun = False  # between begin() and end()
         self._scratch: torch.Tensor | None = None
-        self._odd: set[str] = set()   # keys of frozen tensors that changed anyway: copied from now on
-        self._end_prints: dict[str, tuple[_Crc, float]] = {}  # key -> fingerprint at the last end (the next start's)
+        self._odd: set[str] = set()  # keys of frozen tensors that changed anyway: copied from now on
+        # key -> fingerprint at the last end (the next start's)
+        self._end_prints: dict[str, tuple[_Crc, float]] = {}
 
     # -- snapshot ------------------------------------------------------------------------------
 

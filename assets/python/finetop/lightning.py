@@ -53,8 +53,8 @@ except ImportError:  # the older package name
     import pytorch_lightning as pl
 
 from .runlog import RunLog, to_number
-from .torch import (NullLog, Steering, _printable, _task, hparams_of, open_log, output_shapes, ranks_info,
-                    sharded_by, target_hparam)
+from .torch import (NullLog, Steering, _printable, _task, hparams_of, open_log, output_shapes,
+                    ranks_info, sharded_by, target_hparam)
 
 __all__ = ["FinetopCallback"]
 

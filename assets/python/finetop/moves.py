@@ -79,7 +79,8 @@ class RateSnapshot:
     (nothing is applied half)."""
 
     def __init__(self, optimizer: Any, schedulers: Iterable[Any]) -> None:
-        self.groups: list[tuple[Any, dict[str, float]]] = [(g, {k: _num(g[k]) for k in ("lr",) + RATE_KEYS
+        self.groups: list[tuple[Any, dict[str, float]]]
+        self.groups = [(g, {k: _num(g[k]) for k in ("lr",) + RATE_KEYS
                             if k in g and g[k] is not None})
                        for g in (optimizer.param_groups if optimizer is not None else [])]
         self.lists: list[tuple[Any, str, list[Any], list[Any]]] = []

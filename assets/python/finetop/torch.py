@@ -198,7 +198,8 @@ def output_shapes(model: torch.nn.Module, example_input: Any) -> dict[str, str]:
 
 # -- optimizer and schedulers -----------------------------------------------------------------
 
-def _copy_settings(group: dict[str, Any], overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def _copy_settings(group: dict[str, Any],
+                   overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     g = {k: (v.clone() if isinstance(v, torch.Tensor) else v)
          for k, v in group.items() if k != "params"}
     g.update(overrides or {})
@@ -214,7 +215,8 @@ def _rate_overrides(head: dict[str, Any], factor: float) -> dict[str, float]:
 
 def ensure_optimizer_has(optimizer: Optional[torch.optim.Optimizer], params: Sequence[torch.Tensor],
                          no_decay: Optional[set[int]] = None,
-                         lr_factor: Optional[float] = None) -> list[tuple[int, int, Optional[float], bool]]:
+                         lr_factor: Optional[float] = None
+                         ) -> list[tuple[int, int, Optional[float], bool]]:
     """Adds the parameters of ``params`` the optimizer doesn't hold as new param groups with the
     current settings of the first group. ``no_decay``: ids of parameters that get weight decay 0
     (as the Hugging Face Trainer decides); they go to their own group, copied from the first
@@ -394,7 +396,8 @@ def check_trainable(model: torch.nn.Module,
     unknown = [n for n in desired if n not in rows and n not in modules]
     if unknown:
         raise UnknownLayers(unknown)
-    target: dict[int, tuple[torch.nn.Parameter, bool]] = {}  # id -> (param, flag); a later name overrides an earlier one (a row in a container)
+    # id -> (param, flag); a later name overrides an earlier one (a row in a container)
+    target: dict[int, tuple[torch.nn.Parameter, bool]] = {}
     for name, flag in desired.items():
         m = rows.get(name) or modules[name]
         for p in (_own_params(m) if name in rows else list(m.parameters())):
