@@ -36,25 +36,35 @@ Any failure disables the line for the rest of the run with a message on stderr; 
 ``FINETOP_LAYER_STATS=0`` in the environment turns it off. ``seconds`` counts the time spent here.
 """
 
+from __future__ import annotations
+
 import math
 import os
 import sys
 import time
 import zlib
+from typing import TYPE_CHECKING
 
 import torch
 
+if TYPE_CHECKING:
+    from .torch import Steering
+
 _CHUNK = 1 << 22  # elements per difference pass (16 MB of float32 scratch)
 
+# A frozen tensor's fingerprint: (dtype, shape, CRC32 of its bytes).
+_Crc = tuple[str, tuple[int, ...], int]
 
-def _rows(model):
+
+def _rows(model: torch.nn.Module) -> list[tuple[str, list[tuple[str, torch.Tensor]]]]:
     """[(row name, [(key, tensor)])] for the model line's rows: the module's own parameters and
     floating point buffers. A key is "<row>.<attribute>" of the first row holding the tensor (a
     tensor tied into two rows is measured once, under one key, and counted in both)."""
     from .torch import module_rows
-    rows, keys = [], {}
+    rows: list[tuple[str, list[tuple[str, torch.Tensor]]]] = []
+    keys: dict[int, str] = {}
     for name, m in module_rows(model):
-        mine = []
+        mine: list[tuple[str, torch.Tensor]] = []
         for attr, t in list(m.named_parameters(recurse=False)) + list(m.named_buffers(recurse=False)):
             if t is None or not t.is_floating_point() or t.numel() == 0:
                 continue  # numel 0: a parameter DeepSpeed ZeRO-3 gathers only for its forward
@@ -66,14 +76,14 @@ def _rows(model):
     return rows
 
 
-def _flat(t):
+def _flat(t: torch.Tensor) -> torch.Tensor:
     t = t.detach()
     if hasattr(t, "to_local"):  # a DTensor (FSDP2): this rank's shard
         t = t.to_local()
     return (t if t.is_contiguous() else t.contiguous()).view(-1)
 
 
-def _crc(t):
+def _crc(t: torch.Tensor) -> _Crc:
     """CRC32 of the tensor's bytes (read from the CPU; a GPU tensor is brought over in chunks)."""
     flat = _flat(t)
     crc = 0
@@ -81,11 +91,12 @@ def _crc(t):
         chunk = flat[i:i + _CHUNK]
         if chunk.device.type != "cpu":
             chunk = chunk.cpu()
-        crc = zlib.crc32(chunk.view(torch.uint8).numpy(), crc)
+        # An ndarray is a buffer (numpy's stubs are skipped: mypy cannot see it).
+        crc = zlib.crc32(chunk.view(torch.uint8).numpy(), crc)  # type: ignore[arg-type]
     return (str(t.dtype), tuple(t.shape), crc)
 
 
-def _sq(flat):
+def _sq(flat: torch.Tensor) -> float:
     """‖flat‖² as a Python float (accumulated in float32 at least; float64 if that overflowed)."""
     if flat.numel() == 0:
         return 0.0
@@ -99,22 +110,25 @@ def _sq(flat):
 class LayerStats:
     """Per-epoch update ratios of a PyTorch model's rows (see the module's docstring)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.seconds = 0.0
-        self._copies = {}   # tensor key -> CPU snapshot (kept between epochs, reused)
-        self._prints = {}   # tensor key -> fingerprint of a frozen tensor at the epoch's start
-        self._start_sq = {}  # tensor key -> ‖w_start‖²
+        # tensor key -> CPU snapshot (kept between epochs, reused)
+        self._copies: dict[str, torch.Tensor] = {}
+        # tensor key -> fingerprint of a frozen tensor at the epoch's start (and its ‖w‖²)
+        self._prints: dict[str, tuple[_Crc, float]] = {}
+        self._start_sq: dict[str, float] = {}  # tensor key -> ‖w_start‖²
         self._begun = False  # between begin() and end()
-        self._scratch = None
-        self._odd = set()   # keys of frozen tensors that changed anyway: copied from now on
-        self._end_prints = {}  # key -> fingerprint at the last end (the next start's)
+        self._scratch: torch.Tensor | None = None
+        self._odd: set[str] = set()  # keys of frozen tensors that changed anyway: copied from now on
+        # key -> fingerprint at the last end (the next start's)
+        self._end_prints: dict[str, tuple[_Crc, float]] = {}
 
     # -- snapshot ------------------------------------------------------------------------------
 
-    def _live(self, key, t):
+    def _live(self, key: str, t: torch.Tensor) -> bool:
         return not isinstance(t, torch.nn.Parameter) or t.requires_grad or key in self._odd
 
-    def _copy(self, key, t):
+    def _copy(self, key: str, t: torch.Tensor) -> None:
         flat = _flat(t)
         buf = self._copies.get(key)
         if buf is None or buf.dtype != flat.dtype or buf.numel() != flat.numel():
@@ -124,7 +138,7 @@ class LayerStats:
         self._prints.pop(key, None)
         self._start_sq[key] = _sq(buf)
 
-    def begin(self, model):
+    def begin(self, model: torch.nn.Module) -> None:
         """Takes the epoch's start snapshot."""
         t0 = time.perf_counter()
         try:
@@ -151,7 +165,7 @@ class LayerStats:
         finally:
             self.seconds += time.perf_counter() - t0
 
-    def toggled(self, model):
+    def toggled(self, model: torch.nn.Module) -> None:
         """After a toggle within the epoch: the newly unfrozen tensors, still bitwise their start
         values (checked), are copied now so their ratio over the epoch is exact."""
         if not self._begun:
@@ -170,7 +184,7 @@ class LayerStats:
 
     # -- the ratios ----------------------------------------------------------------------------
 
-    def _diff_sq(self, t, start):
+    def _diff_sq(self, t: torch.Tensor, start: torch.Tensor) -> float | None:
         flat = _flat(t)
         if flat.numel() != start.numel() or flat.dtype != start.dtype:
             return None
@@ -195,13 +209,13 @@ class LayerStats:
             total += s
         return total
 
-    def end(self, model):
+    def end(self, model: torch.nn.Module) -> dict[str, float]:
         """{row name: ratio} for the epoch since ``begin``; {} when ``begin`` was not called."""
         if not self._begun:
             return {}
         t0 = time.perf_counter()
         try:
-            done = {}
+            done: dict[str, tuple[float, float]] = {}
             rows = _rows(model)
             for _, ts in rows:
                 for key, t in ts:
@@ -223,7 +237,7 @@ class LayerStats:
                             done[key] = ((math.sqrt(sq1) - math.sqrt(sq0)) ** 2, sq0)
                             self._end_prints[key] = (crc1, sq1)
                             self._odd.add(key)
-            ratios = {}
+            ratios: dict[str, float] = {}
             for name, ts in rows:
                 known = [done[k] for k, _ in ts if k in done]  # a tensor new since begin: none
                 if not known:
@@ -247,39 +261,42 @@ class EpochStats:
     the line), ``toggled()`` after a change of trainable flags. Only global rank 0 measures.
     Never raises: a failure disables the line with a message on stderr."""
 
-    def __init__(self, steering):
+    def __init__(self, steering: Steering) -> None:
         self.steering = steering
         self.stats = LayerStats()
         self.enabled = os.environ.get("FINETOP_LAYER_STATS", "1").strip().lower() not in \
             ("0", "false", "no", "off")
 
-    def _on(self):
+    def _on(self) -> bool:
         return self.enabled and self.steering.rank == 0 and self.steering.model is not None
 
-    def _failed(self, e):
+    def _failed(self, e: Exception) -> None:
         self.enabled = False
         try:
             print("finetop: layer_stats disabled (%s: %s)" % (type(e).__name__, e), file=sys.stderr)
         except Exception:
             pass
 
-    def begin(self):
+    def begin(self) -> None:
         if self._on():
             try:
+                assert self.steering.model is not None  # _on()
                 self.stats.begin(self.steering.model)
             except Exception as e:  # statistics must never stop training
                 self._failed(e)
 
-    def toggled(self):
+    def toggled(self) -> None:
         if self._on():
             try:
+                assert self.steering.model is not None  # _on()
                 self.stats.toggled(self.steering.model)
             except Exception as e:
                 self._failed(e)
 
-    def end(self, epoch):
+    def end(self, epoch: int) -> None:
         if self._on():
             try:
+                assert self.steering.model is not None  # _on()
                 ratios = self.stats.end(self.steering.model)
                 if ratios:
                     self.steering.log.layer_stats(epoch, ratios)

@@ -40,6 +40,8 @@ ends. A changed control.json is seen at the next optimizer step (an ``lstat`` pe
 ``target=`` writes what you expect the run to reach into the run line for the diagnosis.
 """
 
+from __future__ import annotations
+
 import time
 from typing import Any, Optional
 
@@ -50,15 +52,15 @@ try:
 except ImportError:  # the older package name
     import pytorch_lightning as pl
 
-from .runlog import to_number
-from .torch import (Steering, _printable, _task, hparams_of, open_log, output_shapes, ranks_info,
-                    sharded_by, target_hparam)
+from .runlog import RunLog, to_number
+from .torch import (NullLog, Steering, _printable, _task, hparams_of, open_log, output_shapes,
+                    ranks_info, sharded_by, target_hparam)
 
 __all__ = ["FinetopCallback"]
 
 
-def _metrics(trainer):
-    out = {}
+def _metrics(trainer: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
     for k, v in dict(trainer.callback_metrics).items():
         n = to_number(v)
         if n is None or k.endswith("_step"):
@@ -83,7 +85,7 @@ class FinetopCallback(pl.Callback):
             line's ``hparams["target"]``.
     """
 
-    def __init__(self, run_dir: Optional[str] = None, hparams: Optional[dict] = None,
+    def __init__(self, run_dir: Optional[str] = None, hparams: Optional[dict[str, Any]] = None,
                  loss: Any = None, example_input: Any = None, control: bool = True,
                  batch_interval: float = 0.1, control_interval: float = 0.5,
                  hold_norm_stats: bool = True, target: Any = None) -> None:
@@ -96,10 +98,10 @@ class FinetopCallback(pl.Callback):
         self.batch_interval = batch_interval
         self.control_interval = control_interval
         self.hold_norm_stats = hold_norm_stats
-        self.log = None
-        self.steering = None
-        self.run_dir = None
-        self._shapes = {}
+        self.log: Optional[RunLog | NullLog] = None
+        self.steering: Optional[Steering] = None
+        self.run_dir: Optional[str] = None
+        self._shapes: dict[str, str] = {}
         self._last_control = 0.0
         self._epoch_start = time.monotonic()
         self._loss_sum = 0.0
@@ -107,7 +109,7 @@ class FinetopCallback(pl.Callback):
 
     # -- setup ---------------------------------------------------------------------------------
 
-    def setup(self, trainer, pl_module, stage):
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if stage != "fit" or self.steering is not None:
             return
         self.log = open_log(self._run_dir, self.batch_interval, rank=trainer.global_rank)
@@ -120,7 +122,8 @@ class FinetopCallback(pl.Callback):
         if "DeepSpeed" in strategy or "FSDP" in strategy:
             self.steering.refusal = sharded_by(strategy)
 
-    def _attach(self, trainer, pl_module):
+    def _attach(self, trainer: Any, pl_module: Any) -> None:
+        assert self.steering is not None  # setup() came first
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
         schedulers = [c.scheduler for c in getattr(trainer, "lr_scheduler_configs", [])]
         self.steering.attach(pl_module, optimizer, schedulers)
@@ -132,6 +135,7 @@ class FinetopCallback(pl.Callback):
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         if self.steering is None:
             self.setup(trainer, pl_module, "fit")
+        assert self.steering is not None and self.log is not None  # setup() made them
         self._attach(trainer, pl_module)
         if self.example_input is not None:
             try:
@@ -154,7 +158,8 @@ class FinetopCallback(pl.Callback):
 
     # -- training ------------------------------------------------------------------------------
 
-    def on_train_epoch_start(self, trainer, pl_module):
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        assert self.steering is not None  # on_fit_start came first
         self._epoch_start = time.monotonic()
         self._loss_sum, self._loss_count = 0.0, 0
         self.steering.layer_stats.begin()
@@ -166,6 +171,7 @@ class FinetopCallback(pl.Callback):
         if loss is not None:
             self._loss_sum += loss
             self._loss_count += 1
+        assert self.steering is not None and self.log is not None  # on_fit_start came first
         self.log.batch(trainer.current_epoch, trainer.global_step, loss)
         if (batch_idx + 1) % max(1, trainer.accumulate_grad_batches):
             return  # gradients are still being accumulated: not a safe point
@@ -177,6 +183,7 @@ class FinetopCallback(pl.Callback):
             self._sync(trainer, poll=due)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        assert self.steering is not None and self.log is not None  # on_fit_start came first
         totals = torch.tensor([self._loss_sum, float(self._loss_count)], dtype=torch.float64)
         if self.steering.distributed:
             d = torch.distributed
@@ -185,7 +192,7 @@ class FinetopCallback(pl.Callback):
             totals = totals.to(device)
             d.all_reduce(totals)
         loss = (totals[0] / totals[1]).item() if totals[1].item() > 0 else None
-        metrics = _metrics(trainer)
+        metrics: dict[str, Any] = _metrics(trainer)
         for k in ("train_loss", "loss"):
             if loss is None and k in metrics:
                 loss = metrics[k]
@@ -199,6 +206,7 @@ class FinetopCallback(pl.Callback):
 
     def _sync(self, trainer: Any, poll: bool, epoch_end: bool = False) -> None:
         self._attach(trainer, trainer.lightning_module)
+        assert self.steering is not None  # _attach() needs it too
         last = epoch_end and (trainer.max_epochs or -1) > 0 \
             and trainer.current_epoch + 1 >= trainer.max_epochs
         if self.steering.sync(poll, "stopping as asked (trainer.should_stop on every rank)",
@@ -208,9 +216,10 @@ class FinetopCallback(pl.Callback):
 
     # -- the end -------------------------------------------------------------------------------
 
-    def on_fit_end(self, trainer, pl_module):
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         if self.log is None or self.log.ended:
             return
+        assert self.steering is not None  # setup() made it with the log
         if self.steering.should_stop:
             self.log.end("stopped", "stopped as asked (control revision %s) at step %d"
                          % (self.steering.stop_revision, trainer.global_step))
@@ -220,7 +229,7 @@ class FinetopCallback(pl.Callback):
         else:
             self.log.end("completed", "trained %d steps" % trainer.global_step)
 
-    def on_exception(self, trainer, pl_module, exception):
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         if self.log is None or self.log.ended:
             return
         if isinstance(exception, KeyboardInterrupt):

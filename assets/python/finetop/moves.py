@@ -24,6 +24,8 @@ from typing import Any, Iterable, Optional
 
 import torch
 
+from .control import Plan
+
 __all__ = ["RATE_KEYS", "flatten_schedulers", "set_learning_rate", "RateSnapshot", "PlanRunner",
            "rate_text"]
 
@@ -50,10 +52,11 @@ def rate_text(v: Optional[float]) -> str:
     return "?" if v is None else "%.6g" % v
 
 
-def flatten_schedulers(schedulers: Iterable[Any]) -> list:
+def flatten_schedulers(schedulers: Iterable[Any]) -> list[Any]:
     """Every scheduler in ``schedulers``, accelerate's wrappers unwrapped and the children of
     ChainedScheduler / SequentialLR included, each once."""
-    out, seen = [], set()
+    out: list[Any] = []
+    seen: set[int] = set()
 
     def visit(s: Any) -> None:
         inner = getattr(s, "scheduler", None)
@@ -76,10 +79,11 @@ class RateSnapshot:
     (nothing is applied half)."""
 
     def __init__(self, optimizer: Any, schedulers: Iterable[Any]) -> None:
+        self.groups: list[tuple[Any, dict[str, float]]]
         self.groups = [(g, {k: _num(g[k]) for k in ("lr",) + RATE_KEYS
                             if k in g and g[k] is not None})
                        for g in (optimizer.param_groups if optimizer is not None else [])]
-        self.lists = []
+        self.lists: list[tuple[Any, str, list[Any], list[Any]]] = []
         for s in flatten_schedulers(schedulers):
             for attr in _SCALED_LISTS + ("_last_lr", "min_lrs"):
                 values = getattr(s, attr, None)
@@ -90,8 +94,8 @@ class RateSnapshot:
         for g, saved in self.groups:
             for k, v in saved.items():
                 _put(g, k, v)
-        for s, attr, values, saved in self.lists:
-            values[:] = saved
+        for s, attr, values, kept in self.lists:
+            values[:] = kept
             if getattr(s, attr, None) is not values:
                 setattr(s, attr, values)
 
@@ -108,8 +112,8 @@ def set_learning_rate(optimizer: Any, schedulers: Iterable[Any], rate: float,
     each scheduler follows."""
     groups = optimizer.param_groups
     old = [_num(g["lr"]) for g in groups]
-    scales: list = []
-    zero_groups = []
+    scales: list[float | None] = []
+    zero_groups: list[int] = []
     for i, g in enumerate(groups):
         ref = old[i]
         if not (ref > 0 and math.isfinite(ref)):
@@ -122,10 +126,10 @@ def set_learning_rate(optimizer: Any, schedulers: Iterable[Any], rate: float,
         for k in RATE_KEYS:
             if k in g and g[k] is not None:
                 _put(g, k, _num(g[k]) * s if s is not None else rate)
-    notes = []
+    notes: list[str] = []
     flat = flatten_schedulers(schedulers)
     for sched in flat:
-        scaled = []
+        scaled: list[str] = []
         for attr in _SCALED_LISTS:
             values = getattr(sched, attr, None)
             if not isinstance(values, list) or len(values) != len(groups):
@@ -187,10 +191,10 @@ class PlanRunner:
     "ended"."""
 
     def __init__(self) -> None:
-        self.running: Optional[dict] = None
-        self.ended: dict = {}
+        self.running: Optional[dict[str, Any]] = None
+        self.ended: dict[str, str] = {}
 
-    def action(self, plan: Any) -> Optional[str]:
+    def action(self, plan: Optional[Plan]) -> Optional[str]:
         """What a revision's ``plan`` does: None (nothing), "start", "continue", "again", "cancel",
         "cancel-none" or "end" (the revision has no plan while one runs)."""
         if plan is None:
@@ -204,7 +208,8 @@ class PlanRunner:
             return "again"
         return "start"
 
-    def update(self, plan: Any, action: Optional[str], revision: int, epoch: int) -> Optional[str]:
+    def update(self, plan: Optional[Plan], action: Optional[str], revision: int,
+               epoch: int) -> Optional[str]:
         """Starts, keeps, cancels or ends a plan; ``epoch``: the 0-based epoch in progress (or just
         ended), at whose end the first step is taken. Returns what to say about it."""
         if action is None:
@@ -216,6 +221,7 @@ class PlanRunner:
                 self.ended[p["plan"].id] = "cancelled"
                 replaced = " (replaces plan %s, stopped after step %d/%d)" % (
                     p["plan"].id, p["done"], len(p["plan"].groups))
+            assert plan is not None  # "start" is the action of a plan
             self.running = {"plan": plan, "revision": revision, "done": 0, "due": epoch}
             n = len(plan.groups)
             rate = ("each group in its own param group at the head's rate" if plan.lr_factor is None
@@ -225,29 +231,35 @@ class PlanRunner:
                                          plan.every_epochs, "" if plan.every_epochs == 1 else "s",
                                          epoch + 1, rate))
         if action == "continue":
+            assert plan is not None and p is not None  # a running plan's action
             return "plan %s continues (%d/%d steps done)" % (plan.id, p["done"], len(p["plan"].groups))
         if action == "cancel":
+            assert plan is not None and p is not None  # a running plan's action
             self.running = None
             self.ended[plan.id] = "cancelled"
             return ("plan %s cancelled after step %d/%d; the layers it unfroze stay trainable"
                     % (plan.id, p["done"], len(p["plan"].groups)))
         if action == "cancel-none":
+            assert plan is not None  # the action of a plan
             return "plan %s is not running (%s); nothing to cancel" % (
                 plan.id, self.ended.get(plan.id, "never started"))
         if action == "end":
+            assert p is not None  # "end": a plan was running
             self.running = None
             self.ended[p["plan"].id] = "ended"
             return ("plan %s ended after step %d/%d: this revision has no plan; the layers it "
                     "unfroze stay trainable" % (p["plan"].id, p["done"], len(p["plan"].groups)))
+        assert plan is not None  # "again": the action of a plan
         return "plan %s is %s; it is not started again" % (plan.id, self.ended.get(plan.id))
 
     def due(self, epoch: int) -> bool:
         """Whether the running plan's next step is due at the end of 0-based ``epoch``."""
         return self.running is not None and epoch >= self.running["due"]
 
-    def stepped(self, epoch: int) -> tuple:
+    def stepped(self, epoch: int) -> tuple[int, int, bool]:
         """Counts the step taken at the end of ``epoch``; returns (i, n, finished)."""
         p = self.running
+        assert p is not None  # called after a due step of the running plan
         p["done"] += 1
         p["due"] = epoch + p["plan"].every_epochs
         n = len(p["plan"].groups)

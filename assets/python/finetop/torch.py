@@ -78,6 +78,8 @@ The run directory is ``$FINETOP_RUN_DIR`` (``finetop run -- python train.py`` se
 ``run_dir``, else ``runs/<timestamp>``.
 """
 
+from __future__ import annotations
+
 import gc
 import inspect
 import json
@@ -85,8 +87,8 @@ import math
 import os
 import socket
 import time
-
-from typing import Any, Optional
+from types import TracebackType
+from typing import Any, Callable, Iterable, Literal, Optional, Sequence, cast
 
 import torch
 
@@ -107,35 +109,39 @@ _SCHEDULER_TYPES = tuple(t for t in (getattr(torch.optim.lr_scheduler, "LRSchedu
 # Scheduler attributes holding one entry per param group (torch.optim.lr_scheduler).
 _PER_GROUP = ("base_lrs", "lr_lambdas", "min_lrs", "max_lrs", "base_momentums", "max_momentums",
               "_last_lr")
+# What ``apply_trainable`` takes as ``no_decay``: the ids of parameters exempt from weight decay,
+# or a callable giving them (as the Hugging Face Trainer decides), or None.
+NoDecay = Optional[Callable[[], set[int]] | set[int]]
 
 
-def _own_params(module):
+def _own_params(module: torch.nn.Module) -> list[torch.nn.Parameter]:
     return list(module.parameters(recurse=False))
 
 
-def unwrap(model):
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The user's module inside a DistributedDataParallel (or DataParallel) wrapper."""
     while isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
         model = model.module
     return model
 
 
-def module_rows(model):
+def module_rows(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
     """[(name, module)] for every module that owns parameters, in ``named_modules()`` order."""
     return [(name or type(model).__name__, m) for name, m in model.named_modules()
             if _own_params(m)]
 
 
-def model_layers(model, shapes=None, held=()):
+def model_layers(model: torch.nn.Module, shapes: Optional[dict[str, str]] = None,
+                 held: Iterable[torch.nn.Module] = ()) -> list[dict[str, Any]]:
     """The ``layers`` of a ``model`` line (all at depth 0: every parameter is owned by exactly one
     listed module, so the rows add up to the model's totals). ``held``: the norm modules whose
     statistics are held (``stats_frozen``)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     shapes = shapes or {}
     for name, m in module_rows(model):
         params = _own_params(m)
         trainable = [p for p in params if p.requires_grad]
-        row = {
+        row: dict[str, Any] = {
             "name": name,
             "class": type(m).__name__,
             "shape": shapes.get(name, "?"),
@@ -153,7 +159,7 @@ def model_layers(model, shapes=None, held=()):
     return rows
 
 
-def _shape_text(out):
+def _shape_text(out: Any) -> str:
     if isinstance(out, torch.Tensor):
         return "(None, " + ", ".join(str(int(d)) for d in out.shape[1:]) + ")" if out.dim() > 1 \
             else "(None)"
@@ -164,13 +170,13 @@ def _shape_text(out):
     return "?"
 
 
-def output_shapes(model, example_input):
+def output_shapes(model: torch.nn.Module, example_input: Any) -> dict[str, str]:
     """{row name: "(None, C, H, W)"} from one forward pass of ``example_input`` (no grad)."""
     names = {m: name for name, m in module_rows(model)}
-    shapes = {}
+    shapes: dict[str, str] = {}
     hooks = []
     for m, name in names.items():
-        def hook(mod, inp, out, name=name):
+        def hook(mod: torch.nn.Module, inp: Any, out: Any, name: str = name) -> None:
             shapes.setdefault(name, _shape_text(out))
         hooks.append(m.register_forward_hook(hook))
     was_training = model.training
@@ -192,22 +198,25 @@ def output_shapes(model, example_input):
 
 # -- optimizer and schedulers -----------------------------------------------------------------
 
-def _copy_settings(group: dict, overrides: Optional[dict] = None) -> dict:
+def _copy_settings(group: dict[str, Any],
+                   overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     g = {k: (v.clone() if isinstance(v, torch.Tensor) else v)
          for k, v in group.items() if k != "params"}
     g.update(overrides or {})
     return g
 
 
-def _rate_overrides(head: dict, factor: float) -> dict:
+def _rate_overrides(head: dict[str, Any], factor: float) -> dict[str, float]:
     """The rates of a group at ``factor`` × the head group's (its lr, and the ``initial_lr`` /
     OneCycleLR ``max_lr``/``min_lr`` a scheduler computes from)."""
     return {k: _moves._num(head[k]) * factor for k in ("lr",) + _moves.RATE_KEYS
             if k in head and head[k] is not None}
 
 
-def ensure_optimizer_has(optimizer: Optional[torch.optim.Optimizer], params: list, no_decay: Optional[set] = None,
-                         lr_factor: Optional[float] = None) -> list:
+def ensure_optimizer_has(optimizer: Optional[torch.optim.Optimizer], params: Sequence[torch.Tensor],
+                         no_decay: Optional[set[int]] = None,
+                         lr_factor: Optional[float] = None
+                         ) -> list[tuple[int, int, Optional[float], bool]]:
     """Adds the parameters of ``params`` the optimizer doesn't hold as new param groups with the
     current settings of the first group. ``no_decay``: ids of parameters that get weight decay 0
     (as the Hugging Face Trainer decides); they go to their own group, copied from the first
@@ -224,7 +233,7 @@ def ensure_optimizer_has(optimizer: Optional[torch.optim.Optimizer], params: lis
     if lr_factor == 1:
         lr_factor = None
     wanted = {id(p) for p in params}
-    rerated = []
+    rerated: list[tuple[int, int, Optional[float], bool]] = []
     if lr_factor is not None:
         for i, g in enumerate(groups):
             if i and g["params"] and all(id(p) in wanted for p in g["params"]):
@@ -238,7 +247,8 @@ def ensure_optimizer_has(optimizer: Optional[torch.optim.Optimizer], params: lis
         held = done
     else:
         held = {id(p) for g in groups for p in g["params"]}
-    missing, seen = [], set()
+    missing: list[torch.Tensor] = []
+    seen: set[int] = set()
     for p in params:
         if id(p) not in held and id(p) not in seen:
             missing.append(p)
@@ -246,7 +256,7 @@ def ensure_optimizer_has(optimizer: Optional[torch.optim.Optimizer], params: lis
     if not missing:
         return rerated
     if no_decay is None:
-        batches = [(missing, 0, {})]
+        batches: list[tuple[list[torch.Tensor], int, dict[str, Any]]] = [(missing, 0, {})]
     else:
         decay = [p for p in missing if id(p) not in no_decay]
         exempt = [p for p in missing if id(p) in no_decay]
@@ -267,7 +277,7 @@ def ensure_optimizer_has(optimizer: Optional[torch.optim.Optimizer], params: lis
     return added
 
 
-def find_schedulers(optimizer: Optional[torch.optim.Optimizer]) -> list:
+def find_schedulers(optimizer: Optional[torch.optim.Optimizer]) -> list[Any]:
     """The torch (and transformers) learning-rate schedulers alive in this process that are bound
     to ``optimizer`` (a scan of the garbage collector's objects: call it rarely)."""
     if optimizer is None or not _SCHEDULER_TYPES:
@@ -287,7 +297,8 @@ def find_schedulers(optimizer: Optional[torch.optim.Optimizer]) -> list:
 _RATE_LISTS = ("base_lrs", "min_lrs", "max_lrs")
 
 
-def extend_schedulers(schedulers: list, optimizer: torch.optim.Optimizer, added: list) -> None:
+def extend_schedulers(schedulers: Iterable[Any], optimizer: torch.optim.Optimizer,
+                      added: Sequence[tuple[Any, ...]]) -> None:
     """Gives every scheduler (and the schedulers inside ChainedScheduler/SequentialLR, or inside
     accelerate's wrapper) an entry for each param group in ``added`` ([(new index, template
     index)] or [(index, template, factor, new)] from ``ensure_optimizer_has``), copied from the
@@ -319,11 +330,11 @@ def extend_schedulers(schedulers: list, optimizer: torch.optim.Optimizer, added:
 
 # -- norm layers with running statistics -------------------------------------------------------
 
-def _keep_eval(module, args):
+def _keep_eval(module: torch.nn.Module, args: Any) -> None:
     module.training = False
 
 
-def _has_running_stats(m):
+def _has_running_stats(m: torch.nn.Module) -> bool:
     return isinstance(m, _NORM_BASE) and bool(getattr(m, "track_running_stats", False)) \
         and getattr(m, "running_mean", None) is not None
 
@@ -332,15 +343,15 @@ class NormStats:
     """Holds frozen norm layers (BatchNorm, SyncBatchNorm, InstanceNorm with running stats) in eval
     mode across ``model.train()`` calls, with a forward pre-hook, until they are unfrozen."""
 
-    def __init__(self, enabled=True):
+    def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
-        self._handles = {}
+        self._handles: dict[torch.nn.Module, Any] = {}  # module -> its pre-hook's handle
 
     @property
-    def held(self):
+    def held(self) -> set[torch.nn.Module]:
         return set(self._handles)
 
-    def sync(self, model):
+    def sync(self, model: torch.nn.Module) -> None:
         """Holds the norm layers whose parameters are all frozen, releases the others."""
         if not self.enabled:
             return
@@ -356,7 +367,7 @@ class NormStats:
                 self._handles.pop(m).remove()
                 m.training = model.training
 
-    def release(self):
+    def release(self) -> None:
         for m, h in list(self._handles.items()):
             h.remove()
         self._handles.clear()
@@ -369,12 +380,13 @@ class UnknownLayers(KeyError):
 class NoTrainableLeft(ValueError):
     """A toggle would leave no parameter trainable (``loss.backward()`` would then fail)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("it would leave no trainable parameter (loss.backward() would fail); "
                          "nothing changed, training goes on")
 
 
-def check_trainable(model: torch.nn.Module, desired: dict) -> list:
+def check_trainable(model: torch.nn.Module,
+                    desired: dict[str, bool]) -> list[tuple[torch.nn.Parameter, bool]]:
     """The (parameter, flag) flips ``desired`` {name: bool} asks for, without changing anything.
     Raises UnknownLayers (a KeyError) listing unknown names, NoTrainableLeft when nothing would
     train. A name listed in the model line means that module's own parameters; any other
@@ -384,7 +396,8 @@ def check_trainable(model: torch.nn.Module, desired: dict) -> list:
     unknown = [n for n in desired if n not in rows and n not in modules]
     if unknown:
         raise UnknownLayers(unknown)
-    target = {}  # id -> (param, flag); a later name overrides an earlier one (a row in a container)
+    # id -> (param, flag); a later name overrides an earlier one (a row in a container)
+    target: dict[int, tuple[torch.nn.Parameter, bool]] = {}
     for name, flag in desired.items():
         m = rows.get(name) or modules[name]
         for p in (_own_params(m) if name in rows else list(m.parameters())):
@@ -397,10 +410,11 @@ def check_trainable(model: torch.nn.Module, desired: dict) -> list:
     return flips
 
 
-def apply_trainable(model: torch.nn.Module, desired: dict,
-                    optimizer: Optional[torch.optim.Optimizer] = None, schedulers: Optional[list] = None,
-                    no_decay: Any = None, norm_stats: Optional["NormStats"] = None,
-                    lr_factor: Optional[float] = None, scan: bool = True) -> list:
+def apply_trainable(model: torch.nn.Module, desired: dict[str, bool],
+                    optimizer: Optional[torch.optim.Optimizer] = None,
+                    schedulers: Optional[list[Any]] = None,
+                    no_decay: NoDecay = None, norm_stats: Optional[NormStats] = None,
+                    lr_factor: Optional[float] = None, scan: bool = True) -> list[str]:
     """Sets ``requires_grad`` from ``desired`` {name: bool}; returns the names whose state changed.
     Raises as ``check_trainable`` does (nothing changed then). Newly unfrozen parameters the
     optimizer lacks are added (``ensure_optimizer_has``; with ``lr_factor`` they train at the
@@ -411,7 +425,7 @@ def apply_trainable(model: torch.nn.Module, desired: dict,
     flips = check_trainable(model, desired)
     rows = dict(module_rows(model))
     before = {name: [p.requires_grad for p in _own_params(m)] for name, m in rows.items()}
-    unfrozen = []
+    unfrozen: list[torch.Tensor] = []
     for p, flag in flips:
         p.requires_grad_(flag)
         if flag:
@@ -431,7 +445,7 @@ def apply_trainable(model: torch.nn.Module, desired: dict,
 
 
 def _all_schedulers(optimizer: Optional[torch.optim.Optimizer],
-                    schedulers: Optional[list]) -> list:
+                    schedulers: Optional[list[Any]]) -> list[Any]:
     """``schedulers`` and those found bound to the optimizer (a scan of live objects)."""
     found = list(schedulers or [])
     found += [s for s in find_schedulers(optimizer) if all(s is not f for f in found)]
@@ -440,7 +454,7 @@ def _all_schedulers(optimizer: Optional[torch.optim.Optimizer],
 
 # -- the run's task and hyper-parameters --------------------------------------------------------
 
-def _task(model, loss):
+def _task(model: torch.nn.Module, loss: Any) -> dict[str, Any]:
     if loss is None:
         return {"kind": None, "num_classes": None, "loss": None}
     name = loss if isinstance(loss, str) else type(loss).__name__
@@ -456,10 +470,12 @@ def _task(model, loss):
     return {"kind": kind, "num_classes": num_classes, "loss": name}
 
 
-def hparams_of(model, optimizer=None, **given):
-    h = {"optimizer": type(optimizer).__name__ if optimizer is not None else None,
+def hparams_of(model: torch.nn.Module, optimizer: Optional[torch.optim.Optimizer] = None,
+               **given: Any) -> dict[str, Any]:
+    h: dict[str, Any] = {"optimizer": type(optimizer).__name__ if optimizer is not None else None,
          "learning_rate": None, "batch_size": None, "epochs": None, "augmentation": [],
-         "dropout": [float(m.p) for m in model.modules() if type(m).__name__ in _DROPOUT],
+         "dropout": [float(cast(float, m.p)) for m in model.modules()
+                     if type(m).__name__ in _DROPOUT],
          "early_stopping": None}
     if optimizer is not None and optimizer.param_groups:
         g = optimizer.param_groups[0]
@@ -474,7 +490,7 @@ def hparams_of(model, optimizer=None, **given):
 _TARGET_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss")
 
 
-def target_hparam(target: Any) -> Optional[dict]:
+def target_hparam(target: Any) -> Optional[dict[str, float]]:
     """The run line's ``hparams["target"]`` for the ``target`` argument of the PyTorch, Hugging
     Face and Lightning helpers: what the user expects the run to reach, the reference of the
     diagnosis's avoidable bias. A number is an accuracy (0-1, or percent); a dict may give
@@ -490,7 +506,7 @@ def target_hparam(target: Any) -> Optional[dict]:
     if not isinstance(target, dict) or not target:
         raise ValueError("target must be a number (an accuracy) or a dict such as "
                          "{\"accuracy\": 0.9} or {\"loss\": 0.3}, not %r" % (target,))
-    out = {}
+    out: dict[str, float] = {}
     for k, v in target.items():
         if k not in _TARGET_KEYS:
             raise ValueError("target: unknown key %r (use %s)" % (k, ", ".join(_TARGET_KEYS)))
@@ -502,7 +518,7 @@ def target_hparam(target: Any) -> Optional[dict]:
     return out
 
 
-def _printable(text):
+def _printable(text: object) -> str:
     """``text`` with anything that cannot be written as UTF-8 (lone surrogates) escaped."""
     return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -511,14 +527,15 @@ def _printable(text):
 
 # -- several processes (torchrun, Accelerate, Lightning DDP) -------------------------------------
 
-def _dist():
+def _dist() -> Any:
+    """``torch.distributed`` when a process group is initialized, else None."""
     d = getattr(torch, "distributed", None)
     if d is not None and d.is_available() and d.is_initialized():
         return d
     return None
 
 
-def dist_rank_world():
+def dist_rank_world() -> tuple[int, int]:
     """(global rank, world size): from the initialized process group, else from torchrun's
     environment (``RANK``/``WORLD_SIZE``), else (0, 1)."""
     d = _dist()
@@ -530,13 +547,14 @@ def dist_rank_world():
         return 0, 1
 
 
-def _collective_device(d):
+def _collective_device(d: Any) -> torch.device:
     if d.get_backend() == "nccl" and torch.cuda.is_available():
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
 
 
-def broadcast_decision(value: Any) -> Any:
+def broadcast_decision(value: Optional[ControlFile | ControlError]
+                       ) -> Optional[ControlFile | ControlError]:
     """Rank 0's poll result (None, a ControlFile or a ControlError) on every rank, as a Decision
     or a ControlError, through the job's own process group: a one-number broadcast on every call,
     the decision itself only when there is one. Every rank must call this at the same point of
@@ -560,11 +578,11 @@ def broadcast_decision(value: Any) -> Any:
     return _decision_of(json.loads(bytes(data.cpu().tolist()).decode("ascii")))
 
 
-def _decision_obj(value: Any) -> dict:
+def _decision_obj(value: ControlFile | ControlError) -> dict[str, Any]:
     """What travels from rank 0: a ControlError, or the revision with every field it carries."""
     if isinstance(value, ControlError):
         return {"error": str(value), "revision": value.revision}
-    obj = {"revision": value.revision, "trainable": value.trainable, "stop": value.stop}
+    obj: dict[str, Any] = {"revision": value.revision, "trainable": value.trainable, "stop": value.stop}
     for k in ("learning_rate", "unfreeze_lr_factor", "apply_now", "note"):
         if getattr(value, k, None) is not None:
             obj[k] = getattr(value, k)
@@ -574,7 +592,7 @@ def _decision_obj(value: Any) -> dict:
     return obj
 
 
-def _decision_of(obj: dict) -> Any:
+def _decision_of(obj: dict[str, Any]) -> ControlFile | ControlError:
     """The ControlError or ControlFile rank 0 decided, rebuilt on every rank (rank 0 too, so every
     rank applies the same values)."""
     if "error" in obj:
@@ -593,15 +611,15 @@ def _decision_of(obj: dict) -> Any:
 Decision = ControlFile
 
 
-def ranks_info():
+def ranks_info() -> list[dict[str, Any]]:
     """[{rank, host, pid, local_rank}] of every process (a collective: call on all ranks)."""
-    mine = {"rank": dist_rank_world()[0], "host": socket.gethostname(), "pid": os.getpid()}
+    mine: dict[str, Any] = {"rank": dist_rank_world()[0], "host": socket.gethostname(), "pid": os.getpid()}
     if os.environ.get("LOCAL_RANK", "").isdigit():
         mine["local_rank"] = int(os.environ["LOCAL_RANK"])
     d = _dist()
     if d is None or d.get_world_size() == 1:
         return [mine]
-    out = [None] * d.get_world_size()
+    out: list[Any] = [None] * d.get_world_size()
     d.all_gather_object(out, mine)
     return out
 
@@ -610,33 +628,37 @@ class NullLog:
     """The run log of a rank other than global rank 0: writes nothing (one writer per run).
     ``dir`` is the run directory when it was given (argument or ``$FINETOP_RUN_DIR``), else None."""
 
-    def __init__(self, run_dir=None):
+    def __init__(self, run_dir: Optional[str] = None) -> None:
         self.dir = run_dir
         self.ended = False
 
-    def run(self, *a, **k):
+    def run(self, *a: Any, **k: Any) -> None:
         pass
 
-    def model(self, *a, **k):
+    def model(self, *a: Any, **k: Any) -> None:
         pass
 
-    def batch(self, *a, **k):
+    def batch(self, *a: Any, **k: Any) -> bool:
         return False
 
-    def epoch(self, *a, **k):
+    def epoch(self, *a: Any, **k: Any) -> None:
         pass
 
-    def control(self, *a, **k):
+    def control(self, *a: Any, **k: Any) -> None:
         pass
 
-    def end(self, *a, **k):
+    def end(self, *a: Any, **k: Any) -> None:
         self.ended = True
 
-    def close(self):
+    def layer_stats(self, *a: Any, **k: Any) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
 
-def open_log(run_dir=None, batch_interval=0.1, rank=None):
+def open_log(run_dir: Optional[str] = None, batch_interval: float = 0.1,
+             rank: Optional[int] = None) -> RunLog | NullLog:
     """A RunLog on global rank 0, a NullLog on the others."""
     if rank is None:
         rank = dist_rank_world()[0]
@@ -648,7 +670,7 @@ def open_log(run_dir=None, batch_interval=0.1, rank=None):
 _SHARDED = ("FullyShardedDataParallel", "DeepSpeedEngine", "PipelineEngine")
 
 
-def sharded_by(name):
+def sharded_by(name: str) -> str:
     """The refusal message for a model sharded by ``name`` (FSDP, DeepSpeed)."""
     return ("refused: the model is sharded by %s, whose flat parameters, gradient reduction and "
             "optimizer are built from the trainable set when it wraps the model; changing "
@@ -656,7 +678,7 @@ def sharded_by(name):
             "works" % name)
 
 
-def sharding_refusal(model, wrappers=()):
+def sharding_refusal(model: torch.nn.Module, wrappers: Iterable[torch.nn.Module] = ()) -> Optional[str]:
     """Why a toggle cannot be applied safely to this model (FSDP, DeepSpeed), or None."""
     for m in list(wrappers) + list(model.modules()):
         name = type(m).__name__
@@ -669,7 +691,7 @@ def sharding_refusal(model, wrappers=()):
     return None
 
 
-def find_ddp(model):
+def find_ddp(model: Optional[torch.nn.Module]) -> list[torch.nn.parallel.DistributedDataParallel]:
     """DistributedDataParallel wrappers alive in this process whose module is, or holds,
     ``model`` (a scan of live objects: call it rarely)."""
     DDP = torch.nn.parallel.DistributedDataParallel
@@ -682,9 +704,9 @@ def find_ddp(model):
     return found
 
 
-def _ddp_kwargs(ddp):
+def _ddp_kwargs(ddp: torch.nn.parallel.DistributedDataParallel) -> dict[str, Any]:
     params = inspect.signature(type(ddp).__init__).parameters
-    kw = {}
+    kw: dict[str, Any] = {}
     for name in ("device_ids", "output_device", "dim", "process_group", "find_unused_parameters",
                  "gradient_as_bucket_view", "mixed_precision", "forward_sync_buffers"):
         if name in params and name in ddp.__dict__:
@@ -700,7 +722,8 @@ def _ddp_kwargs(ddp):
     return kw
 
 
-def rewrap_ddp(ddp):
+def rewrap_ddp(ddp: torch.nn.parallel.DistributedDataParallel
+               ) -> torch.nn.parallel.DistributedDataParallel:
     """Rebuilds a DistributedDataParallel wrapper in place for the current trainable set, so that
     newly trainable parameters are reduced and frozen ones are not waited for. The public
     constructor builds a new wrapper (parameters and buffers broadcast from rank 0, a new reducer
@@ -734,29 +757,30 @@ class Steering:
 
     ``log`` is the RunLog; ``model``/``optimizer`` may be set later (``attach``)."""
 
-    def __init__(self, log, control: bool = True, hold_norm_stats: bool = True,
-                 schedulers: Optional[list] = None) -> None:
+    def __init__(self, log: RunLog | NullLog, control: bool = True, hold_norm_stats: bool = True,
+                 schedulers: Optional[list[Any]] = None) -> None:
         self.log = log
         self.rank, self.world_size = dist_rank_world()
         # Only global rank 0 reads control.json; the others receive its decisions.
-        self.control = ControlReader(log.dir) if control and self.rank == 0 else None
+        # Rank 0's log is a RunLog: its dir is a str.
+        self.control: Optional[ControlReader] = ControlReader(cast(str, log.dir)) if control and self.rank == 0 else None
         self.norm_stats = NormStats(hold_norm_stats)
-        self.model = None
-        self.wrappers = []  # DistributedDataParallel around the model, when given or found
-        self.optimizer = None
+        self.model: Optional[torch.nn.Module] = None
+        self.wrappers: list[torch.nn.parallel.DistributedDataParallel] = []  # DistributedDataParallel around the model, when given or found
+        self.optimizer: Optional[torch.optim.Optimizer] = None
         self.schedulers = list(schedulers or [])
-        self.no_decay = None
-        self.refusal = None  # set by a helper that knows the model is sharded (DeepSpeed, FSDP)
+        self.no_decay: NoDecay = None
+        self.refusal: Optional[str] = None  # set by a helper that knows the model is sharded (DeepSpeed, FSDP)
         self.revision = -1
         self.should_stop = False
-        self.stop_revision = None
-        self.applied_rate = None  # the last learning_rate applied from control.json
+        self.stop_revision: Optional[int] = None
+        self.applied_rate: Optional[float] = None  # the last learning_rate applied from control.json
         self.plans = _moves.PlanRunner()
         self.epoch = 0  # the 0-based epoch in progress (or just ended, at an epoch boundary)
         self.step = 0   # optimizer steps done
-        self._last_failure = None
-        self._control_seen = None  # what lstat last said of control.json
-        self._found = None  # (optimizer, schedulers found bound to it by the one scan)
+        self._last_failure: Optional[str] = None
+        self._control_seen: Optional[tuple[int, ...]] = None  # what lstat last said of control.json
+        self._found: Optional[tuple[torch.optim.Optimizer, list[Any]]] = None  # (optimizer, schedulers found bound to it by the one scan)
         self.layer_stats = EpochStats(self)  # begin()/end(epoch) around every epoch (issue 15)
 
     @property
@@ -766,7 +790,7 @@ class Steering:
 
     def attach(self, model: Optional[torch.nn.Module] = None,
                optimizer: Optional[torch.optim.Optimizer] = None,
-               schedulers: Optional[list] = None) -> None:
+               schedulers: Optional[Iterable[Any]] = None) -> None:
         if model is not None:
             if isinstance(model, torch.nn.parallel.DistributedDataParallel) \
                     and all(model is not w for w in self.wrappers):
@@ -778,10 +802,11 @@ class Steering:
             if s is not None and all(s is not t for t in self.schedulers):
                 self.schedulers.append(s)
 
-    def layers(self, shapes: Optional[dict] = None) -> list:
+    def layers(self, shapes: Optional[dict[str, str]] = None) -> list[dict[str, Any]]:
+        assert self.model is not None  # attach() comes first
         return model_layers(self.model, shapes, self.norm_stats.held)
 
-    def known_schedulers(self) -> list:
+    def known_schedulers(self) -> list[Any]:
         """The schedulers given or attached, and those found bound to the optimizer by a scan of
         live objects — made once per optimizer (it takes ~0.1-1 s in a process holding
         transformers), at the first revision that needs it: schedulers are made before training."""
@@ -792,7 +817,7 @@ class Steering:
         return self.schedulers + [s for s in self._found[1]
                                   if all(s is not t for t in self.schedulers)]
 
-    def write_model(self, shapes: Optional[dict] = None) -> None:
+    def write_model(self, shapes: Optional[dict[str, str]] = None) -> None:
         self.revision += 1
         self.log.model(self.revision, self.layers(shapes))
         self.layer_stats.toggled()  # a layer unfrozen within the epoch: its start values, exact
@@ -814,7 +839,7 @@ class Steering:
         return True
 
     def sync(self, poll: bool = True, stop_message: str = "stopping as asked",
-             shapes: Optional[dict] = None, epoch: Optional[int] = None,
+             shapes: Optional[dict[str, str]] = None, epoch: Optional[int] = None,
              step: Optional[int] = None, epoch_end: bool = False,
              last_epoch: bool = False) -> bool:
         """One safe point: global rank 0 polls control.json (when ``poll``), every rank receives
@@ -835,7 +860,7 @@ class Steering:
             self.take_plan_step(shapes)
         return stop
 
-    def poll(self) -> Any:
+    def poll(self) -> Optional[ControlFile | ControlError]:
         """The next control.json revision (a ControlFile or ControlError), or None."""
         if self.control is None:
             return None
@@ -852,7 +877,8 @@ class Steering:
         return ("from epoch %d" % (self.epoch + 2) if epoch_end
                 else "from step %d (the next batch)" % (self.step + 1))
 
-    def handle(self, c: Any, stop_message: str = "stopping as asked", shapes: Optional[dict] = None,
+    def handle(self, c: Optional[ControlFile | ControlError], stop_message: str = "stopping as asked",
+               shapes: Optional[dict[str, str]] = None,
                epoch_end: bool = False) -> bool:
         """Applies one poll result, whole or not at all, and acknowledges it. Returns True when it
         asks to stop."""
@@ -867,6 +893,7 @@ class Steering:
             self.stop_revision = c.revision
             self.log.control(c.revision, "applied", [], stop_message)
             return True
+        assert self.model is not None  # attach() comes first
         wrappers = self.wrappers
         if self.distributed and not wrappers:
             wrappers = find_ddp(self.model)
@@ -904,7 +931,7 @@ class Steering:
         flags = [(p, p.requires_grad) for p in self.model.parameters()]
         schedulers = self.known_schedulers()
         saved = _moves.RateSnapshot(self.optimizer, schedulers)
-        notes = []
+        notes: list[Optional[str]] = []
         where = self._where(epoch_end)
         try:
             if rate is not None:
@@ -943,13 +970,14 @@ class Steering:
                          "two steps; the epoch is not cut short")
         if getattr(c, "note", None):
             notes.append(c.note)
-        notes = [n for n in notes if n]
+        said = [n for n in notes if n]
         self.log.control(c.revision, "applied", changed,
-                         _printable("; ".join(notes)) if notes else
+                         _printable("; ".join(said)) if said else
                          "the layers already had these flags")
         return False
 
     def _factor_note(self, factor: float, groups_before: int) -> str:
+        assert self.optimizer is not None  # called when a revision unfroze with an optimizer
         head = _moves._num(self.optimizer.param_groups[0]["lr"])
         new = len(self.optimizer.param_groups) - groups_before
         return ("the newly unfrozen parameters train at the head's rate x %g = %s (%s), following "
@@ -957,12 +985,13 @@ class Steering:
                                   "%d new param group%s" % (new, "" if new == 1 else "s") if new
                                   else "their own param group"))
 
-    def take_plan_step(self, shapes: Optional[dict] = None) -> None:
+    def take_plan_step(self, shapes: Optional[dict[str, str]] = None) -> None:
         """Unfreezes the running plan's next group at this epoch boundary (at the head's rate ×
         the plan's ``lr_factor``, in a group of its own), writes a ``model`` line and a ``control``
         line "plan <id>: step i/n: unfroze …". A step that fails is undone whole and stops the
         plan. Every rank takes it at the same boundary."""
         p = self.plans.running
+        assert p is not None and self.model is not None  # a plan runs on an attached model
         plan, i = p["plan"], p["done"]
         n = len(plan.groups)
         group = plan.groups[i]
@@ -1004,7 +1033,8 @@ class Steering:
             else:
                 parts.append("the newly unfrozen parameters train at the head's rate")
         parts.append("plan finished" if finished else
-                     "next step at the end of epoch %d" % (self.plans.running["due"] + 1))
+                     "next step at the end of epoch %d"
+                     % (cast("dict[str, Any]", self.plans.running)["due"] + 1))  # not finished: running
         self.log.control(p["revision"], "applied", changed, _printable("; ".join(parts)))
 
 
@@ -1037,7 +1067,7 @@ class Tracker:
 
     def __init__(self, model: torch.nn.Module, optimizer: Optional[torch.optim.Optimizer] = None,
                  run_dir: Optional[str] = None,
-                 hparams: Optional[dict] = None, loss: Any = None, example_input: Any = None,
+                 hparams: Optional[dict[str, Any]] = None, loss: Any = None, example_input: Any = None,
                  control: bool = True, batch_interval: float = 0.1, control_interval: float = 0.5,
                  framework: str = "pytorch", scheduler: Any = None, hold_norm_stats: bool = True,
                  sync_every: int = 1, target: Any = None) -> None:
@@ -1049,7 +1079,8 @@ class Tracker:
         self.run_dir = self.log.dir
         self.steering = Steering(self.log, control, hold_norm_stats, scheduler)
         self.steering.attach(model, optimizer)
-        self.model = self.steering.model
+        assert self.steering.model is not None  # attached just now
+        self.model: torch.nn.Module = self.steering.model
         self.optimizer = optimizer
         self.control = self.steering.control
         self.control_interval = control_interval
@@ -1060,7 +1091,7 @@ class Tracker:
         self.current_epoch = 0
         self._last_control = 0.0
         self._epoch_start = time.monotonic()
-        self._shapes = {}
+        self._shapes: dict[str, str] = {}
         if example_input is not None:
             try:
                 self._shapes = output_shapes(self.model, example_input)
@@ -1077,20 +1108,20 @@ class Tracker:
         self.steering.layer_stats.begin()
 
     @property
-    def should_stop(self):
+    def should_stop(self) -> bool:
         return self.steering.should_stop
 
     @property
-    def stop_revision(self):
+    def stop_revision(self) -> Optional[int]:
         return self.steering.stop_revision
 
     @property
-    def revision(self):
+    def revision(self) -> int:
         return self.steering.revision
 
     # -- lines ----------------------------------------------------------------------------------
 
-    def write_model(self):
+    def write_model(self) -> None:
         self.steering.write_model(self._shapes)
 
     def batch(self, loss: Any, epoch: Optional[int] = None, step: Optional[int] = None,
@@ -1134,7 +1165,7 @@ class Tracker:
         self.steering.layer_stats.begin()
         return self.should_stop
 
-    def end(self, reason=None, message=None):
+    def end(self, reason: Optional[str] = None, message: Optional[str] = None) -> None:
         """Writes the ``end`` line (once). Default reason: "stopped" when the dashboard asked,
         else "completed"."""
         if self.log.ended:
@@ -1145,10 +1176,11 @@ class Tracker:
                 message = "stopped as asked (control revision %s)" % self.stop_revision
         self.log.end(reason, message)
 
-    def __enter__(self):
+    def __enter__(self) -> Tracker:
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> Literal[False]:
         if exc_type is None:
             self.end()
         elif issubclass(exc_type, KeyboardInterrupt):
@@ -1164,7 +1196,7 @@ class Tracker:
         between ``backward()`` and ``optimizer.step()`` if you want this step unaffected). Under
         several processes every rank must call it at the same points. Returns ``should_stop``."""
         at_end = _epoch_end is not None
-        last = at_end and self._epochs is not None and _epoch_end + 1 >= self._epochs
+        last = _epoch_end is not None and self._epochs is not None and _epoch_end + 1 >= self._epochs
         self.steering.sync(poll, "stopping as asked (the training loop sees tracker.should_stop)",
                            self._shapes, epoch=_epoch_end if at_end else self.current_epoch,
                            step=self.global_step, epoch_end=at_end, last_epoch=last)

@@ -44,9 +44,12 @@ step; the Trainer's DistributedDataParallel wrapper is rebuilt in place for the 
 (see finetop.torch). FSDP and DeepSpeed: toggles are refused with a message, stop works.
 """
 
+from __future__ import annotations
+
 import math
 import sys
 import time
+from types import FrameType
 from typing import Any, Optional
 
 import torch
@@ -61,8 +64,8 @@ __all__ = ["FinetopTrainerCallback"]
 _NOT_METRICS = {"epoch", "total_flos", "step"}
 
 
-def _val_metrics(metrics):
-    out = {}
+def _val_metrics(metrics: Optional[dict[str, Any]]) -> dict[str, float]:
+    out: dict[str, float] = {}
     for k, v in (metrics or {}).items():
         n = to_number(v)
         if n is None or k in _NOT_METRICS:
@@ -74,9 +77,9 @@ def _val_metrics(metrics):
     return out
 
 
-def _find_trainer():
+def _find_trainer() -> Any:
     """The Trainer whose callbacks are running, found in a calling frame (or None)."""
-    frame = sys._getframe(1)
+    frame: Optional[FrameType] = sys._getframe(1)
     for _ in range(12):
         if frame is None:
             return None
@@ -87,7 +90,7 @@ def _find_trainer():
     return None
 
 
-def _decay_names(trainer, model):
+def _decay_names(trainer: Any, model: torch.nn.Module) -> set[str]:
     """Names of the parameters the Trainer decays, as the Trainer decides."""
     if trainer is not None:
         try:
@@ -101,10 +104,10 @@ def _decay_names(trainer, model):
                 if "bias" not in n.lower() and "norm" not in n.lower()}
 
 
-def _siblings(cb):
+def _siblings(cb: TrainerCallback) -> list[Any]:
     """The Trainer's other callbacks (for EarlyStoppingCallback), found in a calling frame."""
     try:
-        frame = sys._getframe(2)
+        frame: Optional[FrameType] = sys._getframe(2)
     except ValueError:
         return []
     for _ in range(6):
@@ -132,7 +135,7 @@ class FinetopTrainerCallback(TrainerCallback):
             line's ``hparams["target"]``.
     """
 
-    def __init__(self, run_dir: Optional[str] = None, hparams: Optional[dict] = None,
+    def __init__(self, run_dir: Optional[str] = None, hparams: Optional[dict[str, Any]] = None,
                  control: bool = True, batch_interval: float = 0.1,
                  control_interval: float = 0.5, hold_norm_stats: bool = True,
                  target: Any = None) -> None:
@@ -144,32 +147,33 @@ class FinetopTrainerCallback(TrainerCallback):
         self.control = self.steering.control
         self.control_interval = control_interval
         self.extra_hparams = dict(hparams or {})
-        self.model = None
-        self.optimizer = None
-        self.scheduler = None
-        self._trainer = None
-        self._callbacks = []
+        self.model: Optional[torch.nn.Module] = None
+        self.optimizer: Optional[torch.optim.Optimizer] = None
+        self.scheduler: Any = None
+        self._trainer: Any = None  # the transformers.Trainer, when found
+        self._callbacks: list[Any] = []
         self._last_control = 0.0
         self._epoch_start = time.monotonic()
         self._epoch = 0
         self._loss_sum = 0.0
         self._loss_steps = 0
         self._last_logged_step = 0
-        self._last_eval = {}
-        self._pending_epoch = None  # (epoch index, seconds, step) waiting for its logs / evaluation
-        self._written_epochs = set()
+        self._last_eval: dict[str, float] = {}
+        # (epoch index, seconds, step) waiting for its logs / evaluation
+        self._pending_epoch: Optional[tuple[int, float, int]] = None  # (epoch index, seconds, step) waiting for its logs / evaluation
+        self._written_epochs: set[int] = set()
 
     @property
-    def revision(self):
+    def revision(self) -> int:
         return self.steering.revision
 
     @property
-    def stop_revision(self):
+    def stop_revision(self) -> Optional[int]:
         return self.steering.stop_revision
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _grab(self, kwargs):
+    def _grab(self, kwargs: dict[str, Any]) -> None:
         if kwargs.get("model") is not None:
             self.model = kwargs["model"]
         if kwargs.get("optimizer") is not None:
@@ -178,15 +182,17 @@ class FinetopTrainerCallback(TrainerCallback):
             self.scheduler = kwargs["lr_scheduler"]
         self.steering.attach(self.model, self.optimizer, [self.scheduler])
 
-    def _no_decay(self):
+    def _no_decay(self) -> set[int]:
+        assert self.steering.model is not None  # called while applying a toggle: attached
         decay = _decay_names(self._trainer, self.steering.model)
         return {id(p) for n, p in self.steering.model.named_parameters() if n not in decay}
 
-    def write_model(self):
+    def write_model(self) -> None:
         self.steering.write_model()
 
-    def _hparams(self, args: Any) -> dict:
-        h = {
+    def _hparams(self, args: Any) -> dict[str, Any]:
+        assert self.model is not None  # on_train_begin grabbed it
+        h: dict[str, Any] = {
             "optimizer": str(getattr(args.optim, "value", args.optim)),
             "learning_rate": args.learning_rate,
             "batch_size": args.per_device_train_batch_size * max(1, args.gradient_accumulation_steps),
@@ -213,7 +219,7 @@ class FinetopTrainerCallback(TrainerCallback):
             h["target"] = self.target
         return h
 
-    def _task(self):
+    def _task(self) -> dict[str, Any]:
         config = getattr(self.model, "config", None)
         n = getattr(config, "num_labels", None)
         problem = getattr(config, "problem_type", None)
@@ -224,7 +230,7 @@ class FinetopTrainerCallback(TrainerCallback):
                     "loss": "bce" if problem == "multi_label_classification" else "cross_entropy"}
         return {"kind": None, "num_classes": None, "loss": None}
 
-    def _flush_epoch(self):
+    def _flush_epoch(self) -> None:
         if self._pending_epoch is None:
             return
         epoch, seconds, step = self._pending_epoch
@@ -241,7 +247,7 @@ class FinetopTrainerCallback(TrainerCallback):
         self.log.epoch(epoch, loss, metrics.pop("val_loss", None), metrics, step=step, time=seconds)
         self._last_eval = {}
 
-    def _lr(self):
+    def _lr(self) -> Optional[float]:
         if self.optimizer is not None and self.optimizer.param_groups:
             return to_number(self.optimizer.param_groups[0].get("lr"))
         return None
@@ -257,7 +263,7 @@ class FinetopTrainerCallback(TrainerCallback):
 
     # -- Trainer hooks -------------------------------------------------------------------------
 
-    def on_train_begin(self, args, state, control, **kwargs):
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._trainer = _find_trainer()
         self._callbacks = _siblings(self)
         if getattr(self._trainer, "is_deepspeed_enabled", False):
@@ -265,6 +271,7 @@ class FinetopTrainerCallback(TrainerCallback):
         elif getattr(self._trainer, "is_fsdp_enabled", False):
             self.steering.refusal = sharded_by("FSDP")
         self._grab(kwargs)
+        assert self.steering.model is not None  # the Trainer passes its model
         self.steering.norm_stats.sync(self.steering.model)
         ranks = ranks_info()  # every rank runs on_train_begin
         self.log.run("transformers", transformers.__version__, task=self._task(),
@@ -274,7 +281,7 @@ class FinetopTrainerCallback(TrainerCallback):
         self._epoch_start = time.monotonic()
         self._last_logged_step = state.global_step
 
-    def on_epoch_begin(self, args, state, control, **kwargs):
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._flush_epoch()
         self._epoch = max(0, int(math.floor((state.epoch or 0) + 1e-6)))
         self.steering.layer_stats.begin()
@@ -289,7 +296,8 @@ class FinetopTrainerCallback(TrainerCallback):
         if due or self.steering.distributed:  # every rank meets rank 0 at every step
             self._apply_control(control, state, poll=due)
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
+    def on_log(self, args: Any, state: Any, control: Any, logs: Optional[dict[str, Any]] = None,
+               **kwargs: Any) -> None:
         logs = logs or {}
         if "loss" in logs:
             loss = to_number(logs["loss"])
@@ -302,7 +310,8 @@ class FinetopTrainerCallback(TrainerCallback):
             epoch = self._pending_epoch[0] if self._pending_epoch is not None else self._epoch
             self.log.batch(epoch, state.global_step, loss, metrics)
 
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+    def on_evaluate(self, args: Any, state: Any, control: Any,
+                    metrics: Optional[dict[str, Any]] = None, **kwargs: Any) -> None:
         self._last_eval = _val_metrics(metrics)
         self._flush_epoch()
 
@@ -315,7 +324,7 @@ class FinetopTrainerCallback(TrainerCallback):
         control.should_log = True  # so the epoch's last training steps reach on_log
         self._apply_control(control, state, epoch_end=True)  # a plan's due step is taken here
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._flush_epoch()
         if self.stop_revision is not None:
             self.log.end("stopped", "stopped as asked (control revision %d) at step %d"
