@@ -78,11 +78,16 @@ import FinetopDiagnosis
         #expect(h.state.message?.text == "cannot lower the learning rate: the job has not reported its rate yet (r sets one)")
     }
 
-    /// The panel on the real run: the top suggestion names the rate and says `a` applies it.
+    /// The panel on the real run: the top suggestion names the rate and says `a` applies it. Only
+    /// that suggestion is the real diagnosis's; the label and evidence are pinned, so rewording
+    /// them elsewhere does not break this screen.
     @Test func thePanelOffersTheRateChangeToA() throws {
         let run = try Self.tinyRate()
         var s = TestRuns.state(run, width: 120, height: 40)
-        s.report = Diagnoser.diagnose(run)
+        let top = try #require(Diagnoser.diagnose(run).current.suggestions.first)
+        s.report = DiagnosisReport(current: Diagnosis(label: .underfitting, sinceEpoch: 3, confidence: 0.95, epochs: 14,
+                                                      evidence: ["every trainable layer barely moves"], suggestions: [top]),
+                                   history: [])
         let screen = render(s).lines.joined(separator: "\n")
         #expect(screen.contains("raise SGD's learning rate to 0.0001"), "\(screen)")
         #expect(screen.contains("[a] apply"), "\(screen)")
