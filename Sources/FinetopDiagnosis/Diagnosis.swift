@@ -15,6 +15,10 @@ public enum SuggestedAction: Sendable, Equatable {
     case setTrainable([String: Bool])
     /// Ask the job to stop (control.json `stop: true`).
     case stopJob
+    /// Set the whole optimizer's learning rate (control.json `learning_rate`) to the job's current
+    /// rate × `factor` (10: "raise it 10×", 0.1: "lower it 10×"). The current rate is the latest
+    /// epoch line's `learning_rate` (or `lr`), else the run line's; the dashboard refuses when unknown.
+    case setLearningRate(factor: Double)
 }
 
 /// One ranked piece of advice; `action` is set when the dashboard can carry it out.

@@ -171,14 +171,14 @@ enum LearningEvidence {
         }
     }
 
-    /// "raise SGD's learning rate 10×: 1e-05 → 0.0001", in the framework's terms.
+    /// "raise SGD's learning rate to 0.0001 (10× the current 1e-05)", an action for `a`; for the
+    /// layers just unfrozen alone, the framework's way to give them a higher rate.
     static func raiseRate(_ l: LearningSummary, _ facts: RunFacts, only: [String] = []) -> Suggestion {
-        let optimizer = Suggestions.kerasOptimizer(facts.hparams.optimizer)
-        let whose = optimizer.map { "\($0)'s " } ?? "the "
-        let change = facts.hparams.learningRate.flatMap { $0 > 0 ? ": \(NumberText.rate($0)) → \(NumberText.rate($0 * 10))" : nil } ?? ""
+        let change = facts.currentRate.flatMap { $0 > 0 ? ": \(NumberText.rate($0)) → \(NumberText.rate($0 * 10))" : nil } ?? ""
         if only.isEmpty {
-            return Suggestion(id: "raise_learning_rate",
-                              text: "raise \(whose)learning rate 10×\(change): the layers that train barely move")
+            var raise = RateAdvice.suggestion(id: "raise_learning_rate", facts, factor: 10)
+            raise.text += ": the layers that train barely move"
+            return raise
         }
         let how: String
         switch facts.framework {

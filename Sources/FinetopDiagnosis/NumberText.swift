@@ -22,6 +22,11 @@ enum NumberText {
         return "\(Int((fraction * 100).rounded()))%"
     }
 
+    /// A change of rate as "×10" or "÷10".
+    static func rateFactor(_ factor: Double) -> String {
+        factor >= 1 ? "×" + rate(factor) : "÷" + rate((1 / factor * 1e9).rounded() / 1e9)
+    }
+
     /// A ratio as "3.1×".
     static func times(_ ratio: Double) -> String { printf("%.2g", ratio) + "×" }
 

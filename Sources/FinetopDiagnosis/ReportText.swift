@@ -1,7 +1,8 @@
 import FinetopCore
 
 extension SuggestedAction {
-    /// `{"kind": "set_trainable", "trainable": {...}}` or `{"kind": "stop"}`.
+    /// `{"kind": "set_trainable", "trainable": {...}}`, `{"kind": "stop"}` or
+    /// `{"kind": "set_learning_rate", "factor": 10}`.
     public var json: JSONValue {
         switch self {
         case .setTrainable(let flags):
@@ -9,6 +10,8 @@ extension SuggestedAction {
             return .object([("kind", "set_trainable"), ("trainable", .object(sorted))])
         case .stopJob:
             return .object([("kind", "stop")])
+        case .setLearningRate(let factor):
+            return .object([("kind", "set_learning_rate"), ("factor", .number(factor))])
         }
     }
 }
@@ -58,6 +61,7 @@ extension DiagnosisReport {
         switch a {
         case .setTrainable(let flags): return "dashboard can apply: \(flags.count) layer flags"
         case .stopJob: return "dashboard can apply: stop the job"
+        case .setLearningRate(let factor): return "dashboard can apply: learning rate \(NumberText.rateFactor(factor))"
         }
     }
 

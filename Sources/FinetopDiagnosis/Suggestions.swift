@@ -12,6 +12,8 @@ struct RunFacts: Sendable {
     var input: InputKind
     /// What the run's `layer_stats` say (nil without them).
     var learning: LearningSummary?
+    /// The job's learning rate now, as the dashboard reads it (`RateAdvice.currentRate`).
+    var currentRate: Double?
 
     init(_ run: Run) {
         model = run.model
@@ -20,6 +22,7 @@ struct RunFacts: Sendable {
         canStop = run.format.acceptsControl && run.end == nil
         framework = Framework(run)
         input = InputKind(model: run.model, augmentation: hparams.augmentation, framework: framework)
+        currentRate = RateAdvice.currentRate(run)
     }
 
     /// The width of the last layer, "(None, 5)" → 5: the number of classes of a classifier head.
@@ -366,13 +369,7 @@ enum Suggestions {
     static func diverging(_ s: Signals, _ facts: RunFacts) -> [Suggestion] {
         var out: [Suggestion] = []
         let optimizer = kerasOptimizer(facts.hparams.optimizer)
-        let whose = optimizer.map { "\($0)'s " } ?? ""
-        if let lr = facts.hparams.learningRate, lr > 0 {
-            out.append(Suggestion(id: "lower_learning_rate",
-                                  text: "lower \(whose)learning rate 10×: \(NumberText.rate(lr)) → \(NumberText.rate(lr / 10))"))
-        } else {
-            out.append(Suggestion(id: "lower_learning_rate", text: "lower \(whose.isEmpty ? "the " : whose)learning rate 10×"))
-        }
+        out.append(RateAdvice.suggestion(id: "lower_learning_rate", facts, factor: 0.1))
         let clip: String
         switch facts.framework {
         case .keras, .unknown:

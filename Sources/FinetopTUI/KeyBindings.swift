@@ -133,6 +133,7 @@ public enum KeyBindings {
         switch action {
         case .setTrainable: return readOnly(s)
         case .stopJob: return s.readOnlyReason.map { StatusMessage("cannot stop: \($0)", .warning) }
+        case .setLearningRate(let factor): return cannotSetRate(s, factor: factor)
         }
     }
 

@@ -470,6 +470,8 @@ private func applyTopSuggestion(_ s: inout AppState) -> [Effect] {
         }
         s.confirm = .stopJob
         return []
+    case .setLearningRate(let factor):
+        return applyRateSuggestion(&s, factor: factor)
     }
 }
 

@@ -390,6 +390,31 @@ private func scaleRate(_ s: inout AppState, by factor: Double) -> [Effect] {
     return setRate(&s, next)
 }
 
+/// `a` on "raise / lower the learning rate 10×": the job's current rate × `factor`, through the
+/// same write as `r`/`+`/`-` (one revision with `learning_rate`, pending until the job answers).
+/// It starts from the current rate, not from one still pending, so the rate the diagnosis named
+/// is the one written and a second `a` before the job answers does not multiply it again.
+func applyRateSuggestion(_ s: inout AppState, factor: Double) -> [Effect] {
+    if let why = KeyBindings.cannotSetRate(s, factor: factor) {
+        s.message = why
+        return []
+    }
+    guard let now = s.currentRate else { return [] }
+    // 1e-05 × 10 is 0.00010000000000000002 in binary: write the rate the text named, 0.0001.
+    let target = Double(NumberFormat.cFormat("%.12g", now * factor)) ?? now * factor
+    guard ControlFile.isPositiveRate(target) else {
+        s.message = StatusMessage("\(rateText(now)) × \(rateText(factor)) is not a usable learning rate", .warning)
+        return []
+    }
+    if s.ratePending, s.tuning.rate == target, let at = s.tuning.rateAt {
+        s.message = StatusMessage("learning rate \(rateText(target)) is already asked for (revision \(at)); waiting for the job")
+        return []
+    }
+    let times = factor >= 1 ? "×\(rateText(factor))" : "÷\(rateText((1 / factor).rounded()))"
+    return setTrainable(&s, [:], describe: "learning rate \(rateText(now)) → \(rateText(target)) (the current \(times), as the diagnosis suggests)",
+                        tuning: TuningChange(learningRate: .some(target)))
+}
+
 /// An unfreeze that also lowers the rate for what it unfreezes, in one revision: PyTorch-like
 /// jobs give the unfrozen layers their own param group at the head's rate × `rateFactor`; Keras
 /// has one rate per optimizer, so the whole rate becomes the current one × `rateFactor`.
@@ -496,6 +521,17 @@ func followTuning(_ s: inout AppState, newAcks: ArraySlice<ControlAck>) {
 }
 
 extension KeyBindings {
+    /// Why `a` cannot set the learning rate the diagnosis suggests: a read-only run, or a job
+    /// that has not reported its rate (nothing to multiply).
+    static func cannotSetRate(_ s: AppState, factor: Double) -> StatusMessage? {
+        let verb = factor >= 1 ? "raise" : "lower"
+        if let why = s.readOnlyReason { return StatusMessage("cannot \(verb) the learning rate: read-only: \(why)", .warning) }
+        if s.currentRate == nil {
+            return StatusMessage("cannot \(verb) the learning rate: the job has not reported its rate yet (r sets one)", .warning)
+        }
+        return nil
+    }
+
     @Sendable static func nothingToApplyNow(_ s: AppState) -> StatusMessage? {
         if let why = readOnly(s) { return why }
         if s.rateScope != .wholeOptimizer {

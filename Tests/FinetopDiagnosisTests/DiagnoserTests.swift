@@ -29,7 +29,8 @@ import Testing
         let report = Diagnoser.diagnose(run)
         #expect(report.current.label == .diverging)
         #expect(report.current.suggestions.first?.id == "lower_learning_rate")
-        #expect(report.current.suggestions.first?.text.contains("0.01 → 0.001") == true)
+        #expect(report.current.suggestions.first?.text.contains("to 0.001 (the current 0.01 ÷ 10)") == true)
+        #expect(report.current.suggestions.first?.action == .setLearningRate(factor: 0.1))
     }
 
     @Test func confidentlyWrongOutputsAreDiverging() {

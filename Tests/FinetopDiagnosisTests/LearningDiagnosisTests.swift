@@ -18,7 +18,8 @@ import Testing
         #expect(d.evidence.contains { $0.hasPrefix("every trainable layer barely moves") && $0.contains("too low") },
                 "\(d.evidence)")
         #expect(d.suggestions.first?.id == "raise_learning_rate", "\(d.suggestions.map(\.text))")
-        #expect(d.suggestions.first?.text.contains("SGD's learning rate 10×: 1e-05 → 0.0001") == true)
+        #expect(d.suggestions.first?.text.contains("raise SGD's learning rate to 0.0001 (10× the current 1e-05)") == true,
+                "\(d.suggestions.first?.text ?? "")")
         #expect(!d.suggestions.contains { $0.id == "train_longer" })
         #expect(!d.evidence.contains { $0.contains("more epochs would help") }, "\(d.evidence)")
         // The base was unfrozen at the end of epoch 4 and barely moves either.
@@ -48,7 +49,8 @@ import Testing
             && $0.contains("too high") }, "\(d.evidence)")
         #expect(d.evidence.contains { $0.contains("stopped moving (update ratio 0)") })
         let lower = try #require(d.suggestions.first { $0.id == "lower_learning_rate" })
-        #expect(lower.text.contains("SGD's learning rate 10×: 20 → 2") && lower.text.contains("head_out moved"), "\(lower.text)")
+        #expect(lower.text.contains("lower SGD's learning rate to 2 (the current 20 ÷ 10)") && lower.text.contains("head_out moved"),
+                "\(lower.text)")
         let json = try JSONParser.parse(report.json)
         let far = json["learning"]?["far_above_band"]?.array ?? []
         #expect(far.first?["layer"]?.string == "head_out")
