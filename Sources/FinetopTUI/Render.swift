@@ -17,7 +17,12 @@ public func render(_ s: AppState) -> ScreenBuffer {
     DiagnosisPanel.draw(s, layout.diagnosis, &buf)
     if !StatusLine.draw(s, layout.bottomBar, &buf) { KeyBar.draw(s, layout.bottomBar, &buf) }
     if !StatusLine.fits(s, layout.bottomBar) {
-        MessageBox.draw(s, Rect(x: 2, y: 1, width: s.width - 4, height: s.height - 2), &buf)
+        // Over the chart side when it is wide enough, so the layer table and the totals a toggle
+        // just changed stay in sight while the note shows.
+        let area = layout.right.width >= MessageBox.minSideWidth
+            ? Rect(x: layout.right.x + 1, y: 1, width: layout.right.width - 2, height: s.height - 2)
+            : Rect(x: 2, y: 1, width: s.width - 4, height: s.height - 2)
+        MessageBox.draw(s, area, &buf)
     }
     if s.showOutput { OutputOverlay.draw(s, buf.area, &buf) }
     if s.showHelp { HelpOverlay.draw(s, buf.area, &buf) }

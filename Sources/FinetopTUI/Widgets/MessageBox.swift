@@ -2,6 +2,8 @@
 /// word-wrapped in a box above the key bar until the next key or until it fades.
 enum MessageBox {
     static let maxLines = 6
+    /// The chart side must be this wide to hold the note; narrower, it spans the screen.
+    static let minSideWidth = 60
 
     static func draw(_ s: AppState, _ area: Rect, _ buf: inout ScreenBuffer) {
         guard let m = s.message, area.width > 12, area.height > 4 else { return }

@@ -39,4 +39,23 @@ import FinetopCore
         #expect(text.contains("finetop.keras.fit(model, ...)"))
         #expect(text.contains("toggles"))
     }
+
+    /// A long note after a toggle does not hide the totals it changed: on a wide screen it sits
+    /// over the chart side; on a narrow one it spans the screen.
+    @Test func longNoteLeavesTheTableAndTotalsInSightOnAWideScreen() {
+        let note = "job applied revision 2: trainable flags applied at the end of epoch 2: recompiled; Adam state carried "
+            + "over (step count, learning rate, 8 slot variables of the layers that stay trainable; newly trainable ones "
+            + "start from zero); resuming at epoch 3"
+        var wide = TestRuns.state(TestRuns.mobileNet(), width: 120, height: 40)
+        wide.message = StatusMessage(note)
+        let screen = render(wide).lines
+        let text = screen.joined(separator: "\n")
+        #expect(text.contains("newly trainable ones"))
+        #expect(text.contains("Trainable params:"), "the totals stay in sight")
+        let boxTop = screen.first { $0.contains("┌─ note") }
+        #expect(boxTop.map { !$0.hasPrefix("│ ┌─ note") } == true, "the note starts right of the layer pane")
+        var narrow = TestRuns.state(TestRuns.mobileNet(), width: 80, height: 24)
+        narrow.message = StatusMessage(note)
+        #expect(render(narrow).lines.contains { $0.hasPrefix("│ ┌─ note") }, "narrow: the note spans the screen")
+    }
 }
