@@ -327,6 +327,21 @@ def test_two_phases_continue_one_run(run_dir, data):
     assert [e["epoch"] for e in of_type(ev, "epoch")] == [0, 1, 2]
 
 
+def test_target_goes_into_the_run_hparams_and_a_bad_one_is_refused(run_dir, data, tmp_path):
+    """``fit(..., target=)`` (issue 17): the diagnosis's reference for avoidable bias, in the run
+    line's hparams, with the same rule as the PyTorch helpers; a bad one raises before training."""
+    model = tiny_model()
+    x, y = data
+    fit(model, x, y, epochs=1, batch_size=32, verbose=0, run_dir=run_dir, target=0.9)
+    assert of_type(read_events(run_dir), "run")[0]["hparams"]["target"] == {"accuracy": 0.9}
+    other = str(tmp_path / "other")
+    fit(tiny_model(), x, y, epochs=1, batch_size=32, verbose=0, run_dir=other, target={"loss": 0.3})
+    assert of_type(read_events(other), "run")[0]["hparams"]["target"] == {"loss": 0.3}
+    with pytest.raises(ValueError, match="target"):
+        fit(tiny_model(), x, y, epochs=1, batch_size=32, verbose=0, run_dir=str(tmp_path / "bad"),
+            target={"accurcy": 0.9})
+
+
 def test_an_exception_in_training_ends_the_run_with_error(run_dir, data):
     model = tiny_model()
     x, y = data

@@ -92,7 +92,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .control import ControlError, ControlFile, ControlReader, Plan  # noqa: E402
-from .runlog import RunLog, to_number  # noqa: E402
+from .runlog import RunLog, target_hparam, to_number  # noqa: E402
 
 __all__ = ["FinetopCallback", "fit", "model_layers", "layer_map", "hparams_of", "task_of",
            "apply_trainable", "recompile", "optimizer_params", "connected_to", "LayerStats", "set_learning_rate"]
@@ -741,13 +741,17 @@ class FinetopCallback(keras.callbacks.Callback):
             end, a newer revision is noticed at the next batch (an ``lstat`` per batch), so a
             later ``apply_now`` ends the epoch early at once.
         layer_stats: write a ``layer_stats`` line at every epoch end (default True).
+        target: what you expect the run to reach, the diagnosis's reference for avoidable bias:
+            an accuracy (``0.9``, or percent) or ``{"accuracy": 0.9}`` / ``{"loss": 0.3}``,
+            written into the run line's ``hparams["target"]``. A bad value raises ValueError.
     """
 
     def __init__(self, run_dir: str | None = None, hparams: Mapping[str, Any] | None = None,
                  batch_size: int | None = None, control: bool = True, batch_interval: float = 0.1,
                  stop_poll_interval: float = 1.0, log: RunLog | None = None,
-                 layer_stats: bool = True) -> None:
+                 layer_stats: bool = True, target: Any = None) -> None:
         super().__init__()
+        self.target = target_hparam(target)  # a bad target raises before anything is written
         self.log = log if log is not None else RunLog(run_dir, batch_interval=batch_interval)
         self.run_dir = self.log.dir
         self.control = ControlReader(self.run_dir, run_id=self.log.run_id) if control else None
@@ -799,6 +803,8 @@ class FinetopCallback(keras.callbacks.Callback):
                        (self._callbacks or _sibling_callbacks(self)),
                        epochs=epochs, batch_size=self.batch_size)
         h.update(self.extra_hparams)
+        if self.target is not None:
+            h["target"] = self.target
         self.log.run("keras", keras.__version__, task=task_of(self.model), hparams=h,
                      backend=keras.backend.backend())
 
@@ -1343,11 +1349,11 @@ def _default_batch_size(x: Any, batch_size: int | None) -> int | None:
 def fit(model: Any, x: Any = None, y: Any = None, *, epochs: int = 1, initial_epoch: int = 0,
         callbacks: Any = None, run_dir: str | None = None,
         finetop_callback: FinetopCallback | None = None, hparams: Mapping[str, Any] | None = None,
-        **fit_kwargs: Any) -> Any:
+        target: Any = None, **fit_kwargs: Any) -> Any:
     """``model.fit`` that also applies the dashboard's layer toggles (see the module docstring).
 
     Same arguments as ``model.fit``; returns one ``History`` for all epochs. ``run_dir`` /
-    ``hparams`` go to the ``FinetopCallback`` it adds (or pass your own as ``finetop_callback`` or
+    ``hparams`` / ``target`` go to the ``FinetopCallback`` it adds (or pass your own as ``finetop_callback`` or
     in ``callbacks``); it runs after your callbacks, so it sees what they add to the logs. Call it
     once per phase (e.g. head first, then fine-tuning, with ``initial_epoch``): the same callback
     is reused for the same model, so the run continues.
@@ -1368,9 +1374,12 @@ def fit(model: Any, x: Any = None, y: Any = None, *, epochs: int = 1, initial_ep
         if ft is not None and run_dir is not None and os.path.abspath(ft.run_dir) != os.path.abspath(run_dir):
             ft = None
     if ft is None:
-        ft = FinetopCallback(run_dir=run_dir, hparams=hparams)
-    elif hparams:
-        ft.extra_hparams.update(hparams)
+        ft = FinetopCallback(run_dir=run_dir, hparams=hparams, target=target)
+    else:
+        if hparams:
+            ft.extra_hparams.update(hparams)
+        if target is not None:
+            ft.target = target_hparam(target)
     try:
         model._finetop_callback = ft
     except Exception:

@@ -52,9 +52,9 @@ try:
 except ImportError:  # the older package name
     import pytorch_lightning as pl
 
-from .runlog import RunLog, to_number
+from .runlog import RunLog, target_hparam, to_number
 from .torch import (NullLog, Steering, _printable, _task, hparams_of, open_log, output_shapes,
-                    ranks_info, sharded_by, target_hparam)
+                    ranks_info, sharded_by)
 
 __all__ = ["FinetopCallback"]
 

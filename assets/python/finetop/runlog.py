@@ -298,3 +298,34 @@ class RunLog:
         assert reason in ("completed", "early_stopping", "stopped", "error")
         self.write({"type": "end", "reason": reason, "message": message})
         self.ended = True
+
+
+_TARGET_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss")
+
+
+def target_hparam(target: Any) -> dict[str, float] | None:
+    """The run line's ``hparams["target"]`` for the ``target`` argument of every helper (Keras,
+    PyTorch, Hugging Face, Lightning): what the user expects the run to reach, the reference of the
+    diagnosis's avoidable bias. A number is an accuracy (0-1, or percent); a dict may give
+    ``accuracy`` and/or ``loss`` (or ``val_accuracy`` / ``val_loss``). None: no target. Anything
+    else raises ValueError saying why (the helper is not built: nothing is written)."""
+    if target is None:
+        return None
+    if isinstance(target, bool):
+        raise ValueError("target must be a number (an accuracy) or a dict such as "
+                         "{\"accuracy\": 0.9} or {\"loss\": 0.3}, not %r" % (target,))
+    if isinstance(target, (int, float)):
+        target = {"accuracy": target}
+    if not isinstance(target, dict) or not target:
+        raise ValueError("target must be a number (an accuracy) or a dict such as "
+                         "{\"accuracy\": 0.9} or {\"loss\": 0.3}, not %r" % (target,))
+    out: dict[str, float] = {}
+    for k, v in target.items():
+        if k not in _TARGET_KEYS:
+            raise ValueError("target: unknown key %r (use %s)" % (k, ", ".join(_TARGET_KEYS)))
+        n = to_number(v) if not isinstance(v, bool) else None
+        if n is None or not math.isfinite(n) or ("accuracy" in k and not 0 < n <= 100):
+            raise ValueError("target: %s must be a finite number%s, not %r"
+                             % (k, " in (0, 1] (or percent)" if "accuracy" in k else "", v))
+        out[k] = float(n)
+    return out

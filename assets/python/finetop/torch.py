@@ -95,7 +95,7 @@ import torch
 from . import moves as _moves
 from ._torch_stats import EpochStats
 from .control import ControlError, ControlFile, ControlReader, Plan
-from .runlog import RunLog, to_number
+from .runlog import RunLog, target_hparam, to_number
 
 __all__ = ["Tracker", "Steering", "module_rows", "model_layers", "apply_trainable",
            "ensure_optimizer_has", "extend_schedulers", "find_schedulers", "NormStats"]
@@ -485,37 +485,6 @@ def hparams_of(model: torch.nn.Module, optimizer: Optional[torch.optim.Optimizer
                 h[k] = to_number(g.get(k))
     h.update({k: v for k, v in given.items() if v is not None})
     return h
-
-
-_TARGET_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss")
-
-
-def target_hparam(target: Any) -> Optional[dict[str, float]]:
-    """The run line's ``hparams["target"]`` for the ``target`` argument of the PyTorch, Hugging
-    Face and Lightning helpers: what the user expects the run to reach, the reference of the
-    diagnosis's avoidable bias. A number is an accuracy (0-1, or percent); a dict may give
-    ``accuracy`` and/or ``loss`` (or ``val_accuracy`` / ``val_loss``). None: no target. Anything
-    else raises ValueError saying why (the helper is not built: nothing is written)."""
-    if target is None:
-        return None
-    if isinstance(target, bool):
-        raise ValueError("target must be a number (an accuracy) or a dict such as "
-                         "{\"accuracy\": 0.9} or {\"loss\": 0.3}, not %r" % (target,))
-    if isinstance(target, (int, float)):
-        target = {"accuracy": target}
-    if not isinstance(target, dict) or not target:
-        raise ValueError("target must be a number (an accuracy) or a dict such as "
-                         "{\"accuracy\": 0.9} or {\"loss\": 0.3}, not %r" % (target,))
-    out: dict[str, float] = {}
-    for k, v in target.items():
-        if k not in _TARGET_KEYS:
-            raise ValueError("target: unknown key %r (use %s)" % (k, ", ".join(_TARGET_KEYS)))
-        n = to_number(v) if not isinstance(v, bool) else None
-        if n is None or not math.isfinite(n) or ("accuracy" in k and not 0 < n <= 100):
-            raise ValueError("target: %s must be a finite number%s, not %r"
-                             % (k, " in (0, 1] (or percent)" if "accuracy" in k else "", v))
-        out[k] = float(n)
-    return out
 
 
 def _printable(text: object) -> str:

@@ -56,8 +56,8 @@ import torch
 import transformers
 from transformers import TrainerCallback
 
-from .runlog import to_number
-from .torch import Steering, open_log, ranks_info, sharded_by, target_hparam
+from .runlog import target_hparam, to_number
+from .torch import Steering, open_log, ranks_info, sharded_by
 
 __all__ = ["FinetopTrainerCallback"]
 
