@@ -78,6 +78,16 @@ import FinetopCore
         return true
     }
 
+    /// The table's title ("Layers 154", or the count alone when the name column is narrow) keeps
+    /// a space before the flag column's "T" (it read "Layers 100000T" at 60 columns).
+    @Test func theTableTitleNeverRunsIntoTheFlagColumn() {
+        for (name, s) in Self.screens() {
+            let header = render(s).lines[1]
+            #expect(header.range(of: "[0-9]T ", options: .regularExpression) == nil, "\(name): \(header)")
+            #expect(header.contains("\(s.layers.count)"), "\(name): the count is shown")
+        }
+    }
+
     @Test func noTwoLayerRowsReadTheSameAndNoNameIsCutSilently() {
         for (name, s) in Self.screens() {
             let rows = Self.layerRows(render(s).lines)

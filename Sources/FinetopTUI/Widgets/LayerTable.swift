@@ -112,7 +112,10 @@ enum LayerTableView {
     /// The column titles, and the cursor's position on the right when the table scrolls.
     static func drawHeader(_ s: AppState, _ rect: Rect, _ cols: Columns, rows: Int, _ buf: inout ScreenBuffer) {
         let head = Style(fg: .gray, bold: true)
-        let title = "Layers \(s.layers.count)"
+        // Within the name column (a 100,000-layer model at 60 columns: the count alone).
+        let n = s.layers.count
+        let title = ["Layers \(n)", "\(n)"].first { TextWidth.of($0) <= cols.name }
+            ?? TextWidth.truncate("\(n)", to: cols.name, ascii: s.options.ascii)
         var x = rect.x + 1
         buf.text(TextWidth.pad(title, to: cols.name + 1), x: x, y: rect.y, style: head)
         x += cols.name + 1
