@@ -108,23 +108,6 @@ func describe(_ s: Style) -> String {
 }
 
 func assertStyleSnapshot(_ name: String, _ state: AppState, sourceLocation: SourceLocation = #_sourceLocation) {
-    let text = styleText(render(state))
-    let path = TestRuns.snapshotsDir + "/" + name + ".style.txt"
-    let recording = ProcessInfo.processInfo.environment["FINETOP_RECORD"] == "1"
-    guard !recording, let old = try? String(contentsOfFile: path, encoding: .utf8) else {
-        try? text.write(toFile: path, atomically: true, encoding: .utf8)
-        Issue.record("recorded style snapshot \(name); run again without FINETOP_RECORD", sourceLocation: sourceLocation)
-        return
-    }
-    if old == text { return }
-    let a = old.split(separator: "\n", omittingEmptySubsequences: false)
-    let b = text.split(separator: "\n", omittingEmptySubsequences: false)
-    var diff: [String] = []
-    for i in 0..<max(a.count, b.count) {
-        let x = i < a.count ? String(a[i]) : "<none>"
-        let y = i < b.count ? String(b[i]) : "<none>"
-        if x != y { diff.append("row \(i):\n  want \(x)\n  got  \(y)") }
-    }
-    Issue.record(Comment(rawValue: "style snapshot \(name) differs (FINETOP_RECORD=1 re-records):\n" + diff.prefix(8).joined(separator: "\n")),
-                 sourceLocation: sourceLocation)
+    compareSnapshot(styleText(render(state)), file: name + ".style.txt", what: "style snapshot \(name)",
+                    sourceLocation: sourceLocation)
 }

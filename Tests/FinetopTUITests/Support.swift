@@ -147,13 +147,19 @@ enum TestRuns {
 /// Compares a whole rendered screen with `Snapshots/<name>.txt`; FINETOP_RECORD=1 re-records
 /// (and fails, so a recording never passes by accident).
 func assertSnapshot(_ name: String, _ state: AppState, sourceLocation: SourceLocation = #_sourceLocation) {
-    let rows = render(state).lines.map { "\"" + $0 + "\"" }
-    let text = rows.joined(separator: "\n") + "\n"
-    let path = TestRuns.snapshotsDir + "/" + name + ".txt"
+    let text = render(state).lines.map { "\"" + $0 + "\"" }.joined(separator: "\n") + "\n"
+    compareSnapshot(text, file: name + ".txt", what: "snapshot \(name)", sourceLocation: sourceLocation)
+}
+
+/// The one comparison of a snapshot text with its file under `Snapshots/` (text and style
+/// snapshots alike): FINETOP_RECORD=1 or a missing file records it and fails; a difference fails
+/// with the first rows that differ.
+func compareSnapshot(_ text: String, file: String, what: String, sourceLocation: SourceLocation) {
+    let path = TestRuns.snapshotsDir + "/" + file
     let recording = ProcessInfo.processInfo.environment["FINETOP_RECORD"] == "1"
     guard !recording, let old = try? String(contentsOfFile: path, encoding: .utf8) else {
         try? text.write(toFile: path, atomically: true, encoding: .utf8)
-        Issue.record("recorded snapshot \(name); run again without FINETOP_RECORD", sourceLocation: sourceLocation)
+        Issue.record("recorded \(what); run again without FINETOP_RECORD", sourceLocation: sourceLocation)
         return
     }
     if old == text { return }
@@ -165,7 +171,7 @@ func assertSnapshot(_ name: String, _ state: AppState, sourceLocation: SourceLoc
         let y = i < b.count ? String(b[i]) : "<none>"
         if x != y { diff.append("row \(i):\n  want \(x)\n  got  \(y)") }
     }
-    let message = "snapshot \(name) differs (FINETOP_RECORD=1 re-records):\n" + diff.prefix(8).joined(separator: "\n")
+    let message = "\(what) differs (FINETOP_RECORD=1 re-records):\n" + diff.prefix(8).joined(separator: "\n")
     Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
 }
 

@@ -779,7 +779,6 @@ class FinetopCallback(keras.callbacks.Callback):
         self._pending_old_rate: float | None = None
         self._undone_rate: float | None = None
         self._early_end: tuple[int, int | None] | None = None  # (batch, steps): this epoch ended early for apply_now
-        self._control_seen: tuple[int, ...] | None = None  # control.json's lstat at the last look
 
     # -- lines ------------------------------------------------------------------------------
 
@@ -862,20 +861,8 @@ class FinetopCallback(keras.callbacks.Callback):
                     self._handle_control(self.control.poll(), during_epoch=True)
 
     def control_changed(self) -> bool:
-        """Whether control.json looks different from the last look (an ``lstat``: a few
-        microseconds, cheap enough for every batch). Never raises."""
-        if self.control is None:
-            return False
-        seen: tuple[int, ...] | None
-        try:
-            st = os.lstat(self.control.path)
-            seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
-        except OSError:
-            seen = None
-        if seen == self._control_seen:
-            return False
-        self._control_seen = seen
-        return True
+        """Whether control.json looks different from the last look (``ControlReader.changed``)."""
+        return self.control is not None and self.control.changed()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = dict(logs or {})

@@ -748,7 +748,6 @@ class Steering:
         self.epoch = 0  # the 0-based epoch in progress (or just ended, at an epoch boundary)
         self.step = 0   # optimizer steps done
         self._last_failure: Optional[str] = None
-        self._control_seen: Optional[tuple[int, ...]] = None  # what lstat last said of control.json
         self._found: Optional[tuple[torch.optim.Optimizer, list[Any]]] = None  # (optimizer, schedulers found bound to it by the one scan)
         self.layer_stats = EpochStats(self)  # begin()/end(epoch) around every epoch (issue 15)
 
@@ -792,20 +791,10 @@ class Steering:
         self.layer_stats.toggled()  # a layer unfrozen within the epoch: its start values, exact
 
     def control_changed(self) -> bool:
-        """Whether control.json looks different from the last look (an ``lstat``: a few
-        microseconds, cheap enough for every batch), so a new revision is read at the next batch
-        boundary instead of waiting for the next timed check. Never raises."""
-        if self.control is None:
-            return False
-        try:
-            st = os.lstat(self.control.path)
-            seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
-        except OSError:
-            seen = None
-        if seen == self._control_seen:
-            return False
-        self._control_seen = seen
-        return True
+        """Whether control.json looks different from the last look (``ControlReader.changed``),
+        so a new revision is read at the next batch boundary instead of waiting for the next timed
+        check. Never raises."""
+        return self.control is not None and self.control.changed()
 
     def sync(self, poll: bool = True, stop_message: str = "stopping as asked",
              shapes: Optional[dict[str, str]] = None, epoch: Optional[int] = None,
