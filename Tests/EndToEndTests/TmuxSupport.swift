@@ -125,3 +125,18 @@ func processes(mentioning text: String) -> [Int32] {
 func temporaryRunPath(_ prefix: String) -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)").path
 }
+
+/// The words of the note box on a screen (`┌─ note` … `└`), its lines joined with spaces, so a
+/// test reads a message whatever the box's width wrapped; nil when no note shows.
+func noteText(_ screen: String) -> String? {
+    let lines = screen.split(separator: "\n", omittingEmptySubsequences: false).map { Array($0) }
+    guard let top = lines.firstIndex(where: { String($0).contains("┌─ note") }),
+          let left = lines[top].firstIndex(of: "┌") else { return nil }
+    var words: [String] = []
+    for line in lines[(top + 1)...] {
+        guard line.count > left, line[left] == "│" else { break }
+        let inner = line[(left + 1)...].prefix { $0 != "│" }
+        words += String(inner).split(separator: " ").map(String.init)
+    }
+    return words.joined(separator: " ")
+}

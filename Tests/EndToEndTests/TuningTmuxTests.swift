@@ -104,6 +104,14 @@ struct TuningTmuxTests {
         try t.keys("Enter")
         let pressed = Date()
         try t.keys("u")
+        // The dashboard's note first: on an idle machine the job's ack (at its next epoch end,
+        // under a second away) replaces it, so it is read right after the key.
+        // (The note box wraps at its own width: its words are read whole.)
+        let shown = try t.waitFor("what the screen says it did", timeout: 5) {
+            noteText($0)?.contains("set the rate 0.0001 → 1e-05") == true || $0.contains("set the rate 0.0001 → 1e-05")
+        }
+        let note = noteText(shown) ?? shown
+        #expect(note.contains("Keras: one rate for all layers"), "\(note)")
         try waitUntil("control.json with the flags and the rate") {
             let c = try? ControlFile.read(from: dir)
             return c?.trainable == ["dense_a": true, "dense_b": true] && c?.learningRate == 1e-5
@@ -111,8 +119,6 @@ struct TuningTmuxTests {
         let file = try #require(try ControlFile.read(from: dir))
         #expect(file.revision == 1, "one action, one revision")
         #expect(file.unfreezeLRFactor == nil, "Keras has one rate: no factor")
-        let note = try t.waitFor("what the screen says it did", timeout: 5) { $0.contains("set the rate 0.0001 → 1e-05") }
-        #expect(note.contains("Keras: one rate for all layers"))
 
         // The job's side: the ack of that revision, the model line, then an epoch at 1e-5.
         try waitUntil("the job's ack of revision 1", timeout: 60) {
