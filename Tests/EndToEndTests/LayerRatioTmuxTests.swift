@@ -47,10 +47,16 @@ struct LayerRatioTmuxTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    // 8 minutes: in the full suite, beside pytest's torch and DDP jobs on 2 cores, it has taken
+    // 340 s (alone: 2 s); the phase times it prints say where a slow run spends them.
+    @Test(.timeLimit(.minutes(8)))
     func demoShowsRatiosAndAnUnfrozenLayerLeavesZero() throws {
         let dir = temporaryRunPath("finetop-demo-ratio")
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        let started = Date()
+        var phases: [String] = []
+        func phase(_ what: String) { phases.append("\(what) \(String(format: "%.1f", Date().timeIntervalSince(started))) s") }
+        defer { print("LayerRatioTmuxTests.demo phases: " + phases.joined(separator: ", ")) }
         let t = try TmuxSession(width: 80, height: 24)
         try t.run("\(Binary.path) demo --epochs-per-second 4 --dir \(dir)")
 
@@ -59,6 +65,7 @@ struct LayerRatioTmuxTests {
             s.contains("Ratio") && Self.isMoving(Self.ratio(s, "head_dense")) && Self.ratio(s, "dense_2") == "0"
         }
         #expect(Self.ratio(first, "dense_1") == "0")
+        phase("ratio column")
 
         // Unfreeze dense_2: once the job applied it, the next epoch's ratio is above 0.
         try t.keys("/")
@@ -70,6 +77,7 @@ struct LayerRatioTmuxTests {
             return row.contains(" Y ") && Self.isMoving(Self.ratio(s, "dense_2"))
         }
         #expect(Self.ratio(moved, "dense_1") == "0", "a layer still frozen stays at 0")
+        phase("dense_2 moving")
         try Self.expectLeavesZeroAtTheNextEpoch(dir, unfrozen: "dense_2")
 
         // O orders by ratio: the header says so and the moving layers come first.
@@ -79,9 +87,12 @@ struct LayerRatioTmuxTests {
             sorted.split(separator: "\n").firstIndex { Self.tableRow(String($0), name) != nil }
         }
         #expect(order.count == 3 && order[2] < order[0] && order[1] < order[0], "\(sorted)")
+        phase("sorted")
         try t.keys("q")
         try t.waitFor(text: "FINETOP-EXITED 0")
+        phase("quit")
         try waitUntil("the trainer to be gone") { processes(mentioning: dir).isEmpty }
+        phase("trainer gone")
     }
 
     @Test(.timeLimit(.minutes(2)))
