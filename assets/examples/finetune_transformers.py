@@ -133,6 +133,11 @@ def main():
         + ([Pause(args.epoch_pause)] if args.epoch_pause else []))
     trainer.train()
     print(trainer.evaluate())
+    # Under torchrun: every rank leaves together (a rank exiting while another still talks to it
+    # makes gloo abort that one), and the process group is closed as PyTorch asks.
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
