@@ -175,11 +175,7 @@ enum LayerTableView {
                      style: Style(fg: .gray))
             x += cols.className + 1
         }
-        let (mark, markStyle) = flag(s, layer)
-        buf.text(mark, x: x, y: y, style: markStyle)
-        x += 3
-        buf.text(TextWidth.pad(KerasFormat.count(layer.params), to: paramsWidth, right: true), x: x, y: y, style: base)
-        x += paramsWidth
+        x = drawFlagAndParams(flag(s, layer), params: layer.params, x: x, y: y, style: base, &buf)
         let stats = s.run.layerStats
         drawRatio(s, latest: stats.latest(layer.name)?.ratio, moved: stats.frozenButMoved(layer.name),
                   recent: cols.trend ? stats.recentRatios(layer.name, epochs: trendEpochs) : [], x: x, y: y, cols, band: band, &buf)
@@ -247,11 +243,7 @@ enum LayerTableView {
             buf.text(TextWidth.pad(summary, to: cols.className, ascii: s.options.ascii), x: x, y: y, style: Style(fg: .gray))
             x += cols.className + 1
         }
-        let (mark, markStyle) = blockFlag(s, block)
-        buf.text(mark, x: x, y: y, style: markStyle)
-        x += 3
-        buf.text(TextWidth.pad(KerasFormat.count(block.params), to: paramsWidth, right: true), x: x, y: y, style: style)
-        x += paramsWidth
+        x = drawFlagAndParams(blockFlag(s, block), params: block.params, x: x, y: y, style: style, &buf)
         let stats = s.run.layerStats
         var recent: [Double?] = []
         if cols.trend {
@@ -269,6 +261,15 @@ enum LayerTableView {
         drawRatio(s, latest: LayerRows.blockRatio(block, layers, stats), moved: moved, recent: recent, x: x, y: y, cols,
                   band: band, &buf)
         if selected { buf.restyle(Rect(x: rect.x + 1, y: y, width: rect.width - 1, height: 1)) { $0.reverse = true } }
+    }
+
+    /// The flag column and the params column of a row (a layer's or a folded block's), from `x`;
+    /// returns where the ratio column starts.
+    static func drawFlagAndParams(_ flag: (String, Style), params: Int, x: Int, y: Int, style: Style,
+                                  _ buf: inout ScreenBuffer) -> Int {
+        buf.text(flag.0, x: x, y: y, style: flag.1)
+        buf.text(TextWidth.pad(KerasFormat.count(params), to: paramsWidth, right: true), x: x + 3, y: y, style: style)
+        return x + 3 + paramsWidth
     }
 
     // MARK: - Update ratio and trend
